@@ -1,1 +1,26 @@
+//! ketamine-info-bot: curated answers about ketamine therapy and microdosing, crisis resources when someone
+//! speaks of suicide, and the source's disclaimer on every reply, for Discord, Matrix and the terminal.
+//!
+//! # Layout
+//! The core is pure and synchronous: no I/O, no platform types.
+//! - [`content`]: `responses.toml` -> a validated [`Catalog`]; every error names file, line and column.
+//! - [`normalize`]: the one text normal form shared by the detector and the matcher.
+//! - [`safety`]: the crisis detector ([`Detector`]) and its rule tables.
+//! - [`matching`]: chat message -> topics, by the keywords in the content.
+//! - [`reply`]: [`Reply`] (crisis block, snippet, disclaimer) and the [`Render`] trait adapters implement.
+//! - [`bot`]: [`Bot::respond`], the pure function from an incoming message or command to a reply.
+//!
+//! The binary (`src/main.rs`) adds the command line, and `src/platforms/` the adapters that only translate:
+//! console, Discord and Matrix.
+
+pub mod bot;
+pub mod content;
+pub mod matching;
 pub mod normalize;
+pub mod reply;
+pub mod safety;
+
+pub use bot::{Audience, Bot, ChatOutcome, Incoming};
+pub use content::{Catalog, ContentError, ContentErrors};
+pub use reply::{PlainText, Render, Reply, ReplyKind, Section};
+pub use safety::{Assessment, CrisisLevel, Detector};

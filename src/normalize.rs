@@ -32,7 +32,7 @@ pub fn normalize(text: &str) -> String {
         if letters >= SPACED_RUN {
             let spaced = tokens[index..index + run].iter().filter_map(|token| match *token {
                 Token::Word(start, _) => Some(chars[start]),
-                Token::Mark(_) => None,
+                Token::Mark(..) => None,
             });
             push_word(&mut out, spaced);
             index += run;
@@ -40,14 +40,16 @@ pub fn normalize(text: &str) -> String {
         }
         match tokens[index] {
             Token::Word(start, end) => push_word(&mut out, unswapped(&chars[start..end])),
-            Token::Mark(mark) => {
-                if out.ends_with(' ') {
+            Token::Mark(mark, spaced) => {
+                if out.ends_with(' ') && mark.is_ascii_punctuation() {
                     out.pop();
                 }
                 if !out.ends_with(mark) {
                     out.push(mark);
                 }
-                out.push(' ');
+                if spaced {
+                    out.push(' ');
+                }
             }
         }
         index += 1;
@@ -126,7 +128,7 @@ fn unswapped(word: &[char]) -> impl Iterator<Item = char> + '_ {
 
 /// Appends a word, separated from the previous one by a space, with runs of one letter folded.
 fn push_word(out: &mut String, word: impl Iterator<Item = char>) {
-    if !out.is_empty() && !out.ends_with(' ') {
+    if out.ends_with(|c: char| is_word_char(c)) {
         out.push(' ');
     }
     let mut previous = None;
@@ -145,8 +147,8 @@ const SPACED_RUN: usize = 3;
 enum Token {
     /// A word: a range of the character buffer.
     Word(usize, usize),
-    /// A punctuation mark or symbol; white space is implied between tokens and not kept.
-    Mark(char),
+    /// A punctuation mark or symbol, and whether white space follows it (`self-harm` keeps its hyphen tight).
+    Mark(char, bool),
 }
 
 fn tokenize(chars: &[char]) -> Vec<Token> {
@@ -166,13 +168,14 @@ fn tokenize(chars: &[char]) -> Vec<Token> {
             }
             tokens.push(Token::Word(start, end));
             if end < index {
-                tokens.push(Token::Mark(chars[end]));
+                tokens.push(Token::Mark(chars[end], true));
             }
         } else {
-            if !c.is_whitespace() {
-                tokens.push(Token::Mark(c));
-            }
             index += 1;
+            if !c.is_whitespace() {
+                let spaced = chars.get(index).is_none_or(|next| !is_word_char(*next));
+                tokens.push(Token::Mark(c, spaced));
+            }
         }
     }
     tokens
@@ -189,7 +192,7 @@ fn spaced_letter_run(chars: &[char], tokens: &[Token]) -> (usize, usize) {
                 span = index + 1;
                 expect_letter = false;
             }
-            Token::Mark('.' | '-' | '_' | '*') if !expect_letter => expect_letter = true,
+            Token::Mark('.' | '-' | '_' | '*', _) if !expect_letter => expect_letter = true,
             _ => break,
         }
     }
@@ -219,6 +222,8 @@ mod tests {
             ("  lots\tof\n\nspace  ", "lots of space"),
             ("I'm a person", "im a person"),
             ("a b", "a b"),
+            ("self-harm, long-term", "self-harm, long-term"),
+            ("wait...what", "wait.what"),
         ];
         for (input, expected) in cases {
             assert_eq!(normalize(input), expected, "input {input:?}");

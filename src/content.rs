@@ -1,0 +1,441 @@
+//! `responses.toml` -> a validated [`Catalog`].
+//!
+//! Everything that can be wrong with the content is found here, once, with file, line and column; a
+//! [`Catalog`] that exists is valid, so answering a message never fails.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+
+use regex::Regex;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::matching::Matcher;
+use crate::normalize::compile_pattern;
+
+/// The largest reply the content may produce, in characters: the smallest limit of the platforms the bot
+/// renders to (a Discord embed description). Checked for every topic with the longest crisis block.
+pub const MAX_REPLY_CHARS: usize = 4096;
+
+/// Slash-command and description limits (Discord's, which are the strictest of the platforms).
+const MAX_COMMAND_CHARS: usize = 32;
+const MAX_DESCRIPTION_CHARS: usize = 100;
+
+/// Validated content: the disclaimer, the topics, the crisis texts and the chat matcher.
+#[derive(Debug)]
+pub struct Catalog {
+    pub disclaimer: String,
+    pub help: Help,
+    pub crisis: CrisisContent,
+    pub topics: Vec<Topic>,
+    pub(crate) matcher: Matcher,
+}
+
+/// A topic: one snippet of the source document, reachable by command and by chat keywords.
+#[derive(Debug)]
+pub struct Topic {
+    pub id: String,
+    pub command: String,
+    pub description: String,
+    /// Where in the source document the body comes from.
+    pub section: String,
+    pub body: String,
+}
+
+/// The topic picker and help command.
+#[derive(Debug)]
+pub struct Help {
+    pub command: String,
+    pub description: String,
+    pub title: String,
+    pub intro: String,
+}
+
+/// Crisis texts and hotlines by region.
+#[derive(Debug)]
+pub struct CrisisContent {
+    pub command: String,
+    pub description: String,
+    /// When the hotline facts were last verified (`YYYY-MM-DD`).
+    pub last_checked: String,
+    pub directory: String,
+    pub emergency: String,
+    pub automated: String,
+    pub self_title: String,
+    pub self_intro: String,
+    pub third_party_title: String,
+    pub third_party_intro: String,
+    pub mention: String,
+    pub resources_title: String,
+    pub resources_intro: String,
+    pub regions: Vec<Region>,
+    /// Indexes into `regions` shown when the member's region is unknown.
+    pub(crate) fallback: Vec<usize>,
+}
+
+/// A region's hotlines.
+#[derive(Debug)]
+pub struct Region {
+    pub id: String,
+    pub name: String,
+    /// ISO 3166 country codes, upper case, matched against the country part of a locale (`en-GB` -> `GB`).
+    pub countries: Vec<String>,
+    pub lines: Vec<String>,
+}
+
+impl CrisisContent {
+    /// The regions whose lines to show: the region named by `requested` (an id, country code or name, as typed
+    /// after `/crisis-resources`), else the one of `locale`'s country, else the fallback regions.
+    pub fn regions_for(&self, requested: Option<&str>, locale: Option<&str>) -> Vec<&Region> {
+        let by_request = requested.map(str::trim).filter(|r| !r.is_empty()).and_then(|requested| {
+            self.regions.iter().find(|region| {
+                region.id.eq_ignore_ascii_case(requested)
+                    || region.name.eq_ignore_ascii_case(requested)
+                    || region.countries.iter().any(|c| c.eq_ignore_ascii_case(requested))
+            })
+        });
+        let by_locale = || {
+            let country = locale.and_then(country_of_locale)?;
+            self.regions
+                .iter()
+                .find(|region| region.countries.iter().any(|c| c.eq_ignore_ascii_case(country)))
+        };
+        match by_request.or_else(by_locale) {
+            Some(region) => vec![region],
+            None => self.fallback.iter().map(|&index| &self.regions[index]).collect(),
+        }
+    }
+}
+
+/// The country subtag of a BCP 47 locale such as `en-GB`, `fr_CA` or `zh-Hant-TW`.
+fn country_of_locale(locale: &str) -> Option<&str> {
+    locale
+        .split(['-', '_'])
+        .skip(1)
+        .find(|part| part.len() == 2 && part.chars().all(|c| c.is_ascii_alphabetic()))
+}
+
+/// One problem in a content file, with its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub problem: String,
+}
+
+impl fmt::Display for ContentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.problem)
+    }
+}
+
+/// Every problem found in a content file, in file order.
+#[derive(Debug, thiserror::Error)]
+pub struct ContentErrors(pub Vec<ContentError>);
+
+impl fmt::Display for ContentErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, error) in self.0.iter().enumerate() {
+            if index > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCatalog {
+    #[allow(dead_code, reason = "names the source document for readers of the file; nothing reads it")]
+    source: String,
+    disclaimer: Spanned<String>,
+    matching: RawMatching,
+    help: RawHelp,
+    crisis: RawCrisis,
+    topic: Vec<RawTopic>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatching {
+    subject: Spanned<String>,
+    question: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHelp {
+    command: Spanned<String>,
+    description: Spanned<String>,
+    title: Spanned<String>,
+    intro: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCrisis {
+    command: Spanned<String>,
+    description: Spanned<String>,
+    last_checked: Spanned<toml::value::Datetime>,
+    directory: Spanned<String>,
+    emergency: Spanned<String>,
+    automated: Spanned<String>,
+    self_title: Spanned<String>,
+    self_intro: Spanned<String>,
+    third_party_title: Spanned<String>,
+    third_party_intro: Spanned<String>,
+    mention: Spanned<String>,
+    resources_title: Spanned<String>,
+    resources_intro: Spanned<String>,
+    fallback_regions: Vec<Spanned<String>>,
+    region: Vec<RawRegion>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegion {
+    id: Spanned<String>,
+    name: Spanned<String>,
+    countries: Vec<Spanned<String>>,
+    lines: Spanned<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTopic {
+    id: Spanned<String>,
+    command: Spanned<String>,
+    description: Spanned<String>,
+    section: Spanned<String>,
+    keywords: Vec<Spanned<String>>,
+    body: Spanned<String>,
+}
+
+/// Collects problems with their places while the raw content is turned into a catalog.
+struct Checker<'a> {
+    file: &'a str,
+    text: &'a str,
+    errors: Vec<(usize, ContentError)>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, span: Range<usize>, problem: impl Into<String>) {
+        let start = span.start.min(self.text.len());
+        let before = &self.text[..start];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let error = ContentError { file: self.file.to_owned(), line, column, problem: problem.into() };
+        self.errors.push((start, error));
+    }
+
+    /// A required text: present and not blank.
+    fn text(&mut self, field: &str, value: Spanned<String>) -> String {
+        if value.get_ref().trim().is_empty() {
+            self.error(value.span(), format!("`{field}` is empty"));
+        }
+        value.into_inner().trim().to_owned()
+    }
+
+    fn command(&mut self, value: Spanned<String>, seen: &mut HashMap<String, ()>) -> String {
+        let name = value.get_ref();
+        let valid = (1..=MAX_COMMAND_CHARS).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !valid {
+            self.error(
+                value.span(),
+                format!("command name {name:?} must be 1-{MAX_COMMAND_CHARS} characters of a-z, 0-9, - and _"),
+            );
+        } else if seen.insert(name.clone(), ()).is_some() {
+            self.error(value.span(), format!("duplicate command name {name:?}"));
+        }
+        value.into_inner()
+    }
+
+    fn description(&mut self, value: Spanned<String>) -> String {
+        let length = value.get_ref().chars().count();
+        if !(1..=MAX_DESCRIPTION_CHARS).contains(&length) {
+            self.error(
+                value.span(),
+                format!("description must be 1-{MAX_DESCRIPTION_CHARS} characters, it has {length}"),
+            );
+        }
+        value.into_inner()
+    }
+
+    /// Compiles a pattern as the matcher will; returns its compiled source when valid.
+    fn pattern(&mut self, value: &Spanned<String>) -> Option<String> {
+        let compiled = compile_pattern(value.get_ref());
+        match Regex::new(&compiled) {
+            Ok(_) => Some(compiled),
+            Err(error) => {
+                let problem = format!("invalid regular expression {:?}: {}", value.get_ref(), first_line(&error));
+                self.error(value.span(), problem);
+                None
+            }
+        }
+    }
+}
+
+/// regex's errors draw the pattern over several lines; the last line says what is wrong.
+fn first_line(error: &regex::Error) -> String {
+    let text = error.to_string();
+    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(&text).trim().to_owned()
+}
+
+impl Catalog {
+    /// Parses and validates the content of `file` (the name is used in error messages only).
+    pub fn parse(file: &str, text: &str) -> Result<Catalog, ContentErrors> {
+        let mut checker = Checker { file, text, errors: Vec::new() };
+        let raw: RawCatalog = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(error) => {
+                checker.error(error.span().unwrap_or(0..0), error.message().trim().to_owned());
+                return Err(checker.into_errors());
+            }
+        };
+        let Some((catalog, topic_spans)) = checker.build(raw).filter(|_| checker.errors.is_empty()) else {
+            return Err(checker.into_errors());
+        };
+        for (topic, span) in catalog.topics.iter().zip(topic_spans) {
+            let length = crate::reply::longest_reply_chars(&catalog, topic);
+            if length > MAX_REPLY_CHARS {
+                let problem = format!(
+                    "topic {:?}: its longest reply (with a crisis block) has {length} characters, \
+                     more than the {MAX_REPLY_CHARS} a reply may have",
+                    topic.id
+                );
+                checker.error(span, problem);
+            }
+        }
+        if checker.errors.is_empty() {
+            Ok(catalog)
+        } else {
+            Err(checker.into_errors())
+        }
+    }
+
+    /// The topic a command name answers.
+    pub fn topic_by_command(&self, command: &str) -> Option<&Topic> {
+        self.topics.iter().find(|topic| topic.command == command)
+    }
+
+    /// The topic with this id or command name, as typed after `/ketamine`.
+    pub fn topic_by_name(&self, name: &str) -> Option<&Topic> {
+        let name = name.trim().trim_start_matches(['/', '!']);
+        self.topics
+            .iter()
+            .find(|t| t.id.eq_ignore_ascii_case(name) || t.command.eq_ignore_ascii_case(name))
+    }
+}
+
+impl Checker<'_> {
+    fn into_errors(mut self) -> ContentErrors {
+        self.errors.sort_by_key(|(offset, _)| *offset);
+        ContentErrors(self.errors.into_iter().map(|(_, error)| error).collect())
+    }
+
+    /// Builds the catalog, and the span of each topic's id for the checks that need a whole catalog.
+    fn build(&mut self, raw: RawCatalog) -> Option<(Catalog, Vec<Range<usize>>)> {
+        let mut commands = HashMap::new();
+        let disclaimer = self.text("disclaimer", raw.disclaimer);
+        let subject = self.pattern(&raw.matching.subject);
+        let question = self.pattern(&raw.matching.question);
+        let help = Help {
+            command: self.command(raw.help.command, &mut commands),
+            description: self.description(raw.help.description),
+            title: self.text("help.title", raw.help.title),
+            intro: self.text("help.intro", raw.help.intro),
+        };
+        let crisis = self.crisis(raw.crisis, &mut commands);
+
+        let mut ids = HashMap::new();
+        let mut topics = Vec::with_capacity(raw.topic.len());
+        let mut topic_spans = Vec::with_capacity(raw.topic.len());
+        let mut keywords = Vec::with_capacity(raw.topic.len());
+        for topic in raw.topic {
+            if ids.insert(topic.id.get_ref().clone(), ()).is_some() {
+                self.error(topic.id.span(), format!("duplicate topic id {:?}", topic.id.get_ref()));
+            }
+            let patterns: Vec<Option<String>> = topic.keywords.iter().map(|k| self.pattern(k)).collect();
+            keywords.push(patterns.into_iter().collect::<Option<Vec<_>>>());
+            topic_spans.push(topic.id.span());
+            topics.push(Topic {
+                id: self.text("topic.id", topic.id),
+                command: self.command(topic.command, &mut commands),
+                description: self.description(topic.description),
+                section: self.text("topic.section", topic.section),
+                body: self.text("topic.body", topic.body),
+            });
+        }
+
+        let keywords: Option<Vec<Vec<String>>> = keywords.into_iter().collect();
+        let matcher = match Matcher::new(subject?, question?, keywords?) {
+            Ok(matcher) => matcher,
+            Err(error) => {
+                self.error(0..0, format!("the keyword patterns together are too large: {}", first_line(&error)));
+                return None;
+            }
+        };
+        Some((Catalog { disclaimer, help, crisis: crisis?, topics, matcher }, topic_spans))
+    }
+
+    fn crisis(&mut self, raw: RawCrisis, commands: &mut HashMap<String, ()>) -> Option<CrisisContent> {
+        let mut region_ids = HashMap::new();
+        let mut regions = Vec::with_capacity(raw.region.len());
+        for region in raw.region {
+            if region_ids.insert(region.id.get_ref().clone(), regions.len()).is_some() {
+                self.error(region.id.span(), format!("duplicate region id {:?}", region.id.get_ref()));
+            }
+            if region.lines.get_ref().is_empty() {
+                self.error(region.lines.span(), format!("region {:?} has no lines", region.id.get_ref()));
+            }
+            let countries = region.countries.into_iter().map(|c| {
+                let valid = c.get_ref().len() == 2 && c.get_ref().chars().all(|l| l.is_ascii_uppercase());
+                if !valid {
+                    self.error(c.span(), format!("country {:?} must be a two-letter upper-case code", c.get_ref()));
+                }
+                c.into_inner()
+            });
+            let countries = countries.collect();
+            let lines = region.lines.into_inner().into_iter().map(|l| self.text("region.lines", l)).collect();
+            regions.push(Region {
+                id: self.text("region.id", region.id),
+                name: self.text("region.name", region.name),
+                countries,
+                lines,
+            });
+        }
+        let mut fallback = Vec::new();
+        for id in &raw.fallback_regions {
+            match region_ids.get(id.get_ref()) {
+                Some(&index) => fallback.push(index),
+                None => self.error(id.span(), format!("fallback region {:?} is not a [[crisis.region]]", id.get_ref())),
+            }
+        }
+        let last_checked = raw.last_checked.get_ref();
+        if last_checked.date.is_none() || last_checked.time.is_some() {
+            self.error(raw.last_checked.span(), "`last_checked` must be a date such as 2026-11-27");
+        }
+        Some(CrisisContent {
+            command: self.command(raw.command, commands),
+            description: self.description(raw.description),
+            last_checked: raw.last_checked.into_inner().to_string(),
+            directory: self.text("crisis.directory", raw.directory),
+            emergency: self.text("crisis.emergency", raw.emergency),
+            automated: self.text("crisis.automated", raw.automated),
+            self_title: self.text("crisis.self_title", raw.self_title),
+            self_intro: self.text("crisis.self_intro", raw.self_intro),
+            third_party_title: self.text("crisis.third_party_title", raw.third_party_title),
+            third_party_intro: self.text("crisis.third_party_intro", raw.third_party_intro),
+            mention: self.text("crisis.mention", raw.mention),
+            resources_title: self.text("crisis.resources_title", raw.resources_title),
+            resources_intro: self.text("crisis.resources_intro", raw.resources_intro),
+            regions,
+            fallback,
+        })
+    }
+}

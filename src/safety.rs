@@ -1,0 +1,201 @@
+//! Crisis detection: does a message speak of suicidal ideation, and whose?
+//!
+//! The detector runs the rules of [`rules`] over normalised text (see [`crate::normalize`]). Every rule belongs to
+//! a family and a [`CrisisLevel`]; exceptions (negation, hyperbole, idioms, reported speech, technical uses) veto
+//! the hits they overlap. The strongest level left wins, and the [`Assessment`] names the rule that decided, so
+//! tests and operators can see why, without any message content.
+
+mod rules;
+
+use std::ops::Range;
+
+use regex::{Regex, RegexSet};
+use serde::Serialize;
+
+use crate::normalize::compile_pattern;
+
+/// How a message relates to suicide, from least to most urgent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrisisLevel {
+    /// Nothing about suicide or self-harm.
+    None,
+    /// Suicide or self-harm as a topic ("does ketamine help with suicidal ideation?").
+    Mention,
+    /// Concern that someone else may be at risk.
+    ThirdParty,
+    /// The writer's own suicidal thoughts, intent, plans or self-harm.
+    #[serde(rename = "self")]
+    SelfRisk,
+}
+
+impl CrisisLevel {
+    /// The stable name used in JSON output and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrisisLevel::None => "none",
+            CrisisLevel::Mention => "mention",
+            CrisisLevel::ThirdParty => "third_party",
+            CrisisLevel::SelfRisk => "self",
+        }
+    }
+
+    /// Whether the reply leads with a full crisis block.
+    pub fn is_crisis(self) -> bool {
+        self >= CrisisLevel::ThirdParty
+    }
+}
+
+/// The detector's decision and the rule behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Assessment {
+    pub level: CrisisLevel,
+    /// The rule that set the level (`None` for [`CrisisLevel::None`]).
+    pub rule: Option<&'static str>,
+    /// When hits were vetoed, the exception that vetoed the strongest of them.
+    pub exception: Option<&'static str>,
+}
+
+/// Compiled patterns: one set to find out fast whether anything fires, one regex per pattern for the places.
+#[derive(Debug)]
+struct Table {
+    ids: Vec<&'static str>,
+    set: RegexSet,
+    regexes: Vec<Regex>,
+}
+
+impl Table {
+    fn new(patterns: impl Iterator<Item = (&'static str, &'static str)>) -> Table {
+        let (ids, sources): (Vec<_>, Vec<_>) = patterns.map(|(id, pattern)| (id, compile_pattern(pattern))).unzip();
+        let regexes = sources
+            .iter()
+            .zip(&ids)
+            .map(|(source, id)| Regex::new(source).unwrap_or_else(|e| panic!("rule {id}: {e}")))
+            .collect();
+        let set = RegexSet::new(&sources).expect("every pattern compiled alone, so the set compiles");
+        Table { ids, set, regexes }
+    }
+}
+
+/// The crisis detector. Build it once; [`Detector::assess`] is cheap and never fails.
+#[derive(Debug)]
+pub struct Detector {
+    triggers: Table,
+    trigger_levels: Vec<CrisisLevel>,
+    exceptions: Table,
+    exception_scopes: Vec<&'static [CrisisLevel]>,
+}
+
+impl Default for Detector {
+    fn default() -> Self {
+        Detector {
+            triggers: Table::new(rules::TRIGGERS.iter().map(|rule| (rule.id, rule.pattern))),
+            trigger_levels: rules::TRIGGERS.iter().map(|rule| rule.level).collect(),
+            exceptions: Table::new(rules::EXCEPTIONS.iter().map(|rule| (rule.id, rule.pattern))),
+            exception_scopes: rules::EXCEPTIONS.iter().map(|rule| rule.vetoes).collect(),
+        }
+    }
+}
+
+/// A place where an exception matched, and what it vetoes there.
+struct Veto {
+    span: Range<usize>,
+    id: &'static str,
+    scope: &'static [CrisisLevel],
+}
+
+impl Detector {
+    /// Assesses normalised text (see [`crate::normalize::normalize`]).
+    pub fn assess(&self, normalized: &str) -> Assessment {
+        let mut decision = Assessment { level: CrisisLevel::None, rule: None, exception: None };
+        let fired = self.triggers.set.matches(normalized);
+        if !fired.matched_any() {
+            return decision;
+        }
+        let vetoes = self.vetoes(normalized);
+        let mut strongest_vetoed = (CrisisLevel::None, None);
+        for rule in fired.iter() {
+            let level = self.trigger_levels[rule];
+            if level <= decision.level {
+                continue;
+            }
+            let mut vetoed_by = None;
+            let stands = self.triggers.regexes[rule].find_iter(normalized).any(|hit| {
+                let veto = vetoes.iter().find(|veto| {
+                    veto.scope.contains(&level) && veto.span.start < hit.end() && hit.start() < veto.span.end
+                });
+                vetoed_by = vetoed_by.or(veto.map(|veto| veto.id));
+                veto.is_none()
+            });
+            if stands {
+                decision.level = level;
+                decision.rule = Some(self.triggers.ids[rule]);
+            } else if level > strongest_vetoed.0 {
+                strongest_vetoed = (level, vetoed_by);
+            }
+        }
+        if strongest_vetoed.0 > decision.level {
+            decision.exception = strongest_vetoed.1;
+        }
+        decision
+    }
+
+    fn vetoes(&self, normalized: &str) -> Vec<Veto> {
+        let table = &self.exceptions;
+        let matched = table.set.matches(normalized);
+        matched
+            .iter()
+            .flat_map(|index| {
+                table.regexes[index].find_iter(normalized).map(move |m| Veto {
+                    span: m.range(),
+                    id: table.ids[index],
+                    scope: self.exception_scopes[index],
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::normalize;
+
+    fn assess(text: &str) -> Assessment {
+        Detector::default().assess(&normalize(text))
+    }
+
+    #[test]
+    fn levels_order_by_urgency() {
+        assert!(CrisisLevel::SelfRisk > CrisisLevel::ThirdParty);
+        assert!(CrisisLevel::ThirdParty > CrisisLevel::Mention);
+        assert!(CrisisLevel::Mention > CrisisLevel::None);
+        assert!(CrisisLevel::ThirdParty.is_crisis() && !CrisisLevel::Mention.is_crisis());
+    }
+
+    #[test]
+    fn the_strongest_level_wins_and_names_its_rule() {
+        let decision = assess("My friend is suicidal and honestly I want to die too");
+        assert_eq!(decision.level, CrisisLevel::SelfRisk);
+        assert!(decision.rule.is_some_and(|id| id.starts_with("self.")), "{decision:?}");
+    }
+
+    #[test]
+    fn a_vetoed_hit_reports_its_exception() {
+        let decision = assess("I'm not suicidal, just tired");
+        assert_eq!(decision.level, CrisisLevel::None);
+        assert!(decision.exception.is_some_and(|id| id.starts_with("negation.")), "{decision:?}");
+    }
+
+    #[test]
+    fn a_veto_only_covers_the_hit_it_overlaps() {
+        let decision = assess("I'm not suicidal. But I really want to die tonight");
+        assert_eq!(decision.level, CrisisLevel::SelfRisk, "{decision:?}");
+    }
+
+    #[test]
+    fn ordinary_chat_fires_nothing() {
+        let decision = assess("good morning everyone, how was your weekend?");
+        assert_eq!(decision, Assessment { level: CrisisLevel::None, rule: None, exception: None });
+    }
+}

@@ -1,0 +1,361 @@
+//! The detector's rules, written from the language people use about suicide and self-harm, and the exceptions
+//! that keep idioms, hyperbole, negation, reported speech and technical uses quiet.
+//!
+//! Patterns are plain lower-case English regular expressions; [`crate::normalize::compile_pattern`] folds them
+//! like the text (so `kill` also matches `k1ll`, `kiiill` and `k i l l`, and `don't` matches `dont`).
+//! Rule ids are `family.name`; the family says what kind of language fired.
+
+use super::CrisisLevel::{self, Mention, SelfRisk, ThirdParty};
+
+/// A pattern that raises a message to a level.
+pub(super) struct Rule {
+    pub id: &'static str,
+    pub level: CrisisLevel,
+    pub pattern: &'static str,
+}
+
+/// A pattern that vetoes the hits it overlaps, at the levels it names.
+pub(super) struct Exception {
+    pub id: &'static str,
+    pub vetoes: &'static [CrisisLevel],
+    pub pattern: &'static str,
+}
+
+const ALL: &[CrisisLevel] = &[SelfRisk, ThirdParty, Mention];
+const SELF: &[CrisisLevel] = &[SelfRisk];
+const ABOUT_SUICIDE: &[CrisisLevel] = &[Mention];
+
+/// Checked in order; at each level the first rule that stands names the decision.
+pub(super) const TRIGGERS: &[Rule] = &[
+    // --- the writer's own intent, plans and methods
+    Rule {
+        id: "self.intent.kill-myself",
+        level: SelfRisk,
+        pattern: r"\b(kill|killing|end|ending|off|offing|hang|hanging|shoot|shooting|drown|drowning|overdose|overdosing|poison|poisoning|suffocate|suffocating|gas|gassing|electrocute|electrocuting) (my ?self|me ?self)\b|\bif i (killed|ended|offed) (my ?self|me ?self)\b",
+    },
+    Rule {
+        id: "self.intent.end-my-life",
+        level: SelfRisk,
+        pattern: r"\b(end|ending|take|taking) my (own )?life\b|\b(end|ending) (it|this|everything|things) (all|tonight|today|now|soon|for good|once and for all)\b|\b(end|ending) it all\b|\bend my (suffering|existence)\b",
+    },
+    Rule {
+        id: "self.intent.commit-suicide",
+        level: SelfRisk,
+        pattern: r"\b(i|i'm|i am|i'll|i will|i'd|gonna|going to|want to|wanna|plan to|planning to|about to|ready to|decided to|trying to|try to|tried to|attempt to|attempted to|might|should|thinking about|think about|consider|considering|contemplating) (just )?(commit|commiting|committing|attempt|attempting) suicide\b|\bi (have )?(attempted|tried) suicide\b",
+    },
+    Rule {
+        id: "self.plan.method",
+        level: SelfRisk,
+        pattern: r"\b(slit|slitting|slice|slicing|open|opening) my (wrists?|throat|veins)\b|\b(i|i'm|im|i am|i will|i'll|i'd|gonna|going to|want to|wanna|thinking about|thinking of|plan to|planning to|about to|could just|should just|might) (just )?(jump|jumping|throw myself) (off|from|in front of) (a|the|this|that|my) (bridge|building|roof|cliff|balcony|train|car|bus|window|tower|overpass|ledge)\b|\b(took|take|taking|swallow|swallowed|swallowing|downed|overdose on|od on) (all|a (whole )?(bunch|bottle|handful|box|pack) of|the whole (bottle|box|pack) of) (my |the |of my |of the |these |those )?(pills|meds|medication|sleeping pills|tablets|painkillers|antidepressants)\b|\b(i|i'm|im|gonna|going to|want to|wanna|plan to|planning to|try to|tried to|will|i'll|about to) (overdose|od)\b|\b(tie|tied|tying|made|make|making|bought|buy|have|got|get) (a|the|my) noose\b",
+    },
+    Rule {
+        id: "self.plan.how-to",
+        level: SelfRisk,
+        pattern: r"\b(painless|quick|quickest|easiest|least painful|fastest|surest|best|most effective) (way|ways|method|methods) to (die|go|end (it|my life|things)|kill myself|do it|unalive)\b|\bpainless (death|suicide)\b|\bhow (to|can i|do i|could i|would i|should i) die\b",
+    },
+    Rule {
+        id: "self.farewell",
+        level: SelfRisk,
+        pattern: r"\b(wrote|writing|write|written|left|leave|leaving) (a|my) (suicide|goodbye) (note|letter)\b|\bmy (last|final) goodbye\b|\bthis is (my )?goodbye( forever)?\b|\bgoodbye (forever|cruel world)\b|\bgoodnight forever\b|\b(won't|will not) be (here|around|alive) (tomorrow|much longer|anymore|by (tomorrow|morning|monday|the weekend|next week))\b|\bby the time (you|anyone|someone|people) (read|reads|see|sees|find|finds) this\b|\b(giving|gave|give) away (all )?(my|all my) (stuff|things|belongings|possessions|pets?)\b",
+    },
+    // --- the writer's own ideation, explicit and passive
+    Rule {
+        id: "self.ideation.want-to-die",
+        level: SelfRisk,
+        pattern: r"\b(want|wanna|wanted|wanting|ready|need|like|love|wish|hope|plan|planning|deserve) (to )?die\b|\b(wish|hope|pray|praying) (that )?i (was|were|could be|would be) dead\b|\b(wish|hope|pray|praying) (that )?i (could |would |will |just )?die\b|\bdie in my sleep\b|\bi (deserve to|should) (die|be dead)\b|\b(i'd|i would|i'm|i am|i'd be|i would be) (be )?better off dead\b|\bbetter off without me\b|\bbetter off if i (was|were|wasn't|weren't) (gone|dead|here|around|never born|alive)\b",
+    },
+    Rule {
+        id: "self.ideation.passive",
+        level: SelfRisk,
+        pattern: r"\b(hope|hopefully|wish|pray|praying) (that )?i (don't|do not|never|won't|will not|wouldn't) wake up\b|\b(sleep|go to sleep|fall asleep) (and|&) (never|not) wake up\b|\b(don't|do not|never) (even )?want to wake up\b|\bnever wake up again\b|\b(sleep|rest) forever\b|\bdisappear forever\b|\b(don't|do not) (really |even |just )?want to (live|be alive|exist|keep living|stay alive)\b|\b(don't|do not) (really |even |just )?want to (be here|be around|go on|keep going) anymore\b|\bwish i (was|were|had) never (been )?born\b|\bwish i (didn't|did not|never) exist(ed)?\b|\bwant to (stop existing|not exist|cease to exist|not be alive)\b|\b(tired|sick) of (living|being alive|existing)\b|\bdone (with )?living\b|\b(no|zero) (reason|reasons) (left )?to (live|stay alive|keep living|keep going)\b|\bnothing (left )?to live for\b|\bno point (in )?(living|being alive|going on|staying alive)\b|\bwhat'?s the point (of|in) (living|being alive|going on|staying alive)\b|\bwhy (should|would) i (keep living|stay alive|live|go on)\b|\bcan't (go on|keep going|keep living|live) like this\b|\bwant (it all|everything|my life|all of (it|this)|this all) to (end|be over|stop)\b",
+    },
+    Rule {
+        id: "self.ideation.nobody-would-care",
+        level: SelfRisk,
+        pattern: r"\b(nobody|no one|noone|who|anyone|people)( would| will| even| really)* (care|notice|miss me|be sad|cry)[^.!?]{0,15} if i (died|was gone|were gone|disappeared|killed myself|was dead|were dead|wasn't here|wasn't around|wasn't alive|ended it|committed suicide|never woke up)\b",
+    },
+    Rule {
+        id: "self.ideation.suicidal",
+        level: SelfRisk,
+        pattern: r"\b(i'm|i am|i feel|feeling|felt|i've been|been|getting|got|get|i was|being|i get|am) ((so|very|really|extremely|pretty|kinda|kind of|a bit|a little|still|always|constantly|actively|passively|super|fucking|lowkey|lately|again|incredibly|severely|chronically|genuinely|seriously|just|also|too|more) )*suicidal\b|\bmy (suicidal (thoughts|ideation|ideations|feelings|urges|thinking|tendencies)|suicidality|suicide (attempts?|plans?|notes?)|(last|first|second|third|latest|recent) (suicide )?attempts?)\b|\b(i'm|i am|i|i've|i have|been|keep|still|started|having|have) (been )?(having|getting|had|got|get|have) ((really|very|bad|some|strong|intense|constant|frequent|these|more|a lot of|lots of) )*(suicidal (thoughts|ideation|feelings|urges)|thoughts (of|about) (suicide|killing myself|ending (it|my life)|dying))\b|\b(i|i've|i'm|i am|been|i keep|keep|always|constantly|often) (been )?(thinking|thought|think) (about|of) (suicide|killing myself|ending (it|it all|my life|things)|taking my (own )?life|not waking up)\b|\bsuicide (is|seems|feels like) (the only|my only|the best|the answer|my way|an option|the way out|tempting|appealing)\b",
+    },
+    // --- evasive words for suicide and self-harm, said of oneself
+    Rule {
+        id: "self.slang.kms",
+        level: SelfRisk,
+        pattern: r"\bkms\b|\b(unalive|unaliving|self unalive) (my ?self|me)\b",
+    },
+    Rule {
+        id: "self.slang.evasive",
+        level: SelfRisk,
+        pattern: r"\b(i|i'm|i am|want to|wanna|gonna|going to|thinking (about|of)|thoughts of|plan to|planning to|about to|might|should|will|i'll|considering|contemplating|urge to|urges to) (just |really |seriously |actually )?(sewer ?slide|sewerslide|unalive|unaliving|self[- ]?unalive|ctb|catch the bus|commit toaster bath|commit sudoku|self[- ]?delete|self ?deleting)\b|\b(my|relapsed on|relapsing on|relapse on|urges to|urge to) (si|sh)\b|\b(si|sh) (urges|thoughts|relapse|scars|is bad|is getting (bad|worse))\b",
+    },
+    Rule {
+        id: "self.self-harm",
+        level: SelfRisk,
+        pattern: r"\b(cutting|harming|hurting|burning|scratching) myself\b|\bi (cut|harm|burn) myself\b|\b(want|wanna|going|gonna|urge|urges|need|keep|kept|started|start|been|stop|can't stop|thinking about|think about|thoughts of|plan|planning|tempted|relapsed|relapse) (to )?(hurt|hurting|harm|harming|cut|cutting|burn|burning) myself\b|\b(i|i've|been|started|start|keep|relapsed|relapse|want to|wanna|urge to|urges to|stop|quit|addicted to|struggle with|struggling with|my) ((\w+) ){0,2}self[- ]?harm|\bfresh (cuts|wounds)\b",
+    },
+    // --- concern for someone else
+    Rule {
+        id: "third_party.reflexive",
+        level: ThirdParty,
+        pattern: r"\b(kill|killing|end|ending|hurt|hurting|harm|harming|cut|cutting|unalive|unaliving|hang|hanging|shoot|shooting|overdose|overdosing) (him|her|them|their) ?sel(f|ves)\b|\b(end|ending|take|taking) (his|her|their) (own )?life\b",
+    },
+    Rule {
+        id: "third_party.suicidal",
+        level: ThirdParty,
+        pattern: r"\b(he|she|they|friend|brother|sister|mom|mum|dad|mother|father|son|daughter|partner|boyfriend|girlfriend|bf|gf|husband|wife|cousin|roommate|classmate|bestie|someone|somebody|student|child|kid|teen|coworker|colleague)('s| is| was| has been| been| seems| sounds| might be| may be| could be| feels| feeling| became| gets| getting| got| is being)( (so|very|really|extremely|pretty|kinda|kind of|a bit|a little|still|always|constantly|actively|super|lowkey|seriously|severely|also|now|again))* suicidal\b",
+    },
+    Rule {
+        id: "third_party.wants-to-die",
+        level: ThirdParty,
+        pattern: r"\b(he|she|they|friend|brother|sister|mom|mum|dad|mother|father|son|daughter|partner|boyfriend|girlfriend|bf|gf|husband|wife|cousin|roommate|classmate|bestie|someone|somebody) ([a-z]+ ){0,5}(wants|wanted|want|is going|was going|plans|planning|threatening|threatened|threatens|talking about|talks about|talked about|talking about wanting|talks about wanting|wanting|tried|trying|attempted|said (he|she|they) (wants?|wanted)|says (he|she|they) (wants?|wanted))( to)? (die|commit suicide|suicide|end (it all|his life|her life|their life|things))\b",
+    },
+    Rule {
+        id: "third_party.worried",
+        level: ThirdParty,
+        pattern: r"\b(worried|scared|afraid|concerned|terrified|fear)( about| that| for)? ([a-z]+ ){0,4}(suicidal|(might|may|could|will|would|is going to|gonna) (kill|hurt|harm) (him|her|them)sel(f|ves)|do something to (him|her|them)sel(f|ves))\b|\bhow (do|can|should|could) (i|we|you) (help|support|talk to|save|stop|reach) ([a-z]+ ){0,4}(suicidal|from (killing|hurting|harming) (him|her|them)sel(f|ves)|self[- ]?harm(ing)?)\b",
+    },
+    // --- suicide as a topic
+    Rule {
+        id: "mention.suicide",
+        level: Mention,
+        pattern: r"\bsuicid(e|es|al|ality|ally)\b|\bself[- ]?harm|\bunaliv(e|ed|ing)\b|\bsewer ?slide\b|\bkilled (him|her|them)sel(f|ves)\b|\btook (his|her|their) (own )?life\b",
+    },
+];
+
+/// Each vetoes the trigger hits it overlaps, at the levels it names.
+pub(super) const EXCEPTIONS: &[Exception] = &[
+    Exception {
+        id: "negation.not",
+        vetoes: ALL,
+        pattern: r"\b(not|never|don't|didn't|doesn't|won't|wouldn't|isn't|aren't|wasn't|weren't|no longer|nor)( [a-z]+){0,3} (suicidal|kill (my|him|her|them) ?sel(f|ves)|end my life|die|dying|self[- ]?harm|hurt myself|hurting myself|cut myself|cutting myself|commit suicide|kms)\b",
+    },
+    Exception {
+        id: "negation.used-to",
+        vetoes: ALL,
+        pattern: r"\bused to (be |feel |get |want to |think about |have )?(suicidal|kill myself|die|self[- ]?harm|suicidal thoughts)\b",
+    },
+    Exception {
+        id: "hyperbole.laughing",
+        vetoes: SELF,
+        pattern: r"\b(kms|kill myself|killing myself|die|dying|dead) ((lol|lmao|lmfao|haha|hahaha|xd|jk|jking|rofl)\b|😂|🤣|💀)",
+    },
+    Exception {
+        id: "hyperbole.die-of",
+        vetoes: SELF,
+        pattern: r"\b(die|dying|dead) (of|from) (embarrassment|cringe|laughter|laughing|boredom|shame|cuteness|happiness|excitement|heat|hunger|thirst|anticipation|jealousy|envy)\b|\bdie (laughing|happy|a little)\b|\bdie on (this|that|the) hill\b|\b(would|'d) (rather|sooner) (die|kill myself|be dead)\b|\bkilling myself (laughing|trying|working|studying|at the gym|at work|over)\b",
+    },
+    Exception {
+        id: "reported.told-to",
+        vetoes: ALL,
+        pattern: r"\b(told|tell|tells|telling|said|says|saying|asked|asking|wants|wanted|want|dared|called|yelled|screamed|texted|messaged|keep telling|kept telling) (me|him|her|them|us|you|people|someone|everyone|somebody) (to |that i should |i should |i should go |to go |that i need to |i need to )(go )?(kill (my|your) ?sel(f|ves)|kms|kys|die|end (my|your) life)\b",
+    },
+    Exception {
+        id: "reported.other-subject",
+        vetoes: SELF,
+        pattern: r"\b(you|u|they|we|people|ppl|who|everyone|anyone|nobody|no one|most people|others|he|she) (([a-hj-z][a-z]*|i[a-z]{2,}) ){0,4}(want|wanna|wanted|wanting|wish|need|ready|like) to (die|kill (my|your|them) ?sel(f|ves))\b",
+    },
+    Exception {
+        id: "accident.self-injury",
+        vetoes: ALL,
+        pattern: r"\b(cut|cutting|hurt|hurting|burn|burned|burnt|burning|harm) (my|him|her|them) ?sel(f|ves) (on|while|shaving|cooking|playing|at|during|by accident|accidentally|skiing|skating|running|working out|lifting|falling|in (the )?(gym|kitchen|game|practice))\b|\b(accidentally|almost|nearly) (cut|hurt|burn(ed|t)?|killed?) (my|him|her|them) ?sel(f|ves)\b",
+    },
+    Exception {
+        id: "technical.names",
+        vetoes: ABOUT_SUICIDE,
+        pattern: r"\bsuicide (squad|burn|burns|doors?|king|kings|run|runs|sprints?|drills?|mission|missions|jump|pact|bomb|bombs|bomber|bombers|bombing|bombings|vest|vests|lane|blonde|linux)\b|\bsuicidal tendencies\b",
+    },
+    Exception {
+        id: "technical.wake-up",
+        vetoes: SELF,
+        pattern: r"\bwant to wake up (early|at \d|for (school|work|class|the|my))\b",
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::super::{CrisisLevel, Detector};
+    use crate::normalize::normalize;
+
+    /// Asserts every phrase of a family's table gets the level, naming the phrase when it does not.
+    fn expect(level: CrisisLevel, phrases: &[&str]) {
+        let detector = Detector::default();
+        for phrase in phrases {
+            let decision = detector.assess(&normalize(phrase));
+            assert_eq!(decision.level, level, "{phrase:?} -> {decision:?}");
+        }
+    }
+
+    #[test]
+    fn explicit_intent() {
+        expect(
+            CrisisLevel::SelfRisk,
+            &[
+                "I want to kill myself",
+                "i'm going to k1ll mys3lf tonight",
+                "I think I'm going to end my life",
+                "I'm planning to take my own life",
+                "im gonna end it all",
+                "I'm ready to end it tonight",
+                "I want to commit suicide",
+                "I tried suicide last year and I'm back there",
+                "would anyone even care if i killed myself",
+            ],
+        );
+    }
+
+    #[test]
+    fn passive_ideation() {
+        expect(
+            CrisisLevel::SelfRisk,
+            &[
+                "I wish I could sleep and never wake up",
+                "I don't want to wake up tomorrow",
+                "hopefully I don't wake up",
+                "I just want to die",
+                "i would like to die",
+                "I don't want to be alive anymore",
+                "i don t want to live",
+                "I wish I was never born",
+                "I'm so tired of living",
+                "there's no reason to live",
+                "everyone would be better off without me",
+                "nobody would notice if I disappeared",
+                "goodnight forever",
+                "I want it all to end",
+                "I can't go on like this",
+            ],
+        );
+    }
+
+    #[test]
+    fn plans_methods_and_farewells() {
+        expect(
+            CrisisLevel::SelfRisk,
+            &[
+                "I've written my suicide note",
+                "this is my final goodbye",
+                "by the time you read this I'll be gone",
+                "I won't be here tomorrow",
+                "I've been giving away my things",
+                "what's the most painless way to die",
+                "I'm going to take all of my pills",
+                "thinking of jumping off the bridge",
+            ],
+        );
+    }
+
+    #[test]
+    fn suicidal_feelings_and_history() {
+        expect(
+            CrisisLevel::SelfRisk,
+            &[
+                "I'm feeling really suicidal",
+                "i've been so suicidal lately",
+                "I keep having suicidal thoughts",
+                "been thinking about suicide a lot",
+                "my suicidal ideation is back",
+                "suicide feels like the only way out",
+            ],
+        );
+    }
+
+    #[test]
+    fn evasive_slang() {
+        expect(
+            CrisisLevel::SelfRisk,
+            &[
+                "kms",
+                "honestly i might kms",
+                "i want to unalive myself",
+                "thinking about sewerslide",
+                "i wanna sewer slide",
+                "my SI is really bad today",
+                "relapsed on sh",
+                "K M S",
+            ],
+        );
+    }
+
+    #[test]
+    fn self_harm() {
+        expect(
+            CrisisLevel::SelfRisk,
+            &["I've been cutting myself again", "I want to hurt myself", "I started self harming", "i cut myself when i'm sad"],
+        );
+    }
+
+    #[test]
+    fn concern_for_someone_else() {
+        expect(
+            CrisisLevel::ThirdParty,
+            &[
+                "my friend said she wants to kill herself",
+                "My brother is suicidal and I don't know what to do",
+                "I'm worried my girlfriend might hurt herself",
+                "how do I help a friend who is suicidal?",
+                "he keeps talking about wanting to die",
+                "my roommate is threatening to end his life",
+            ],
+        );
+    }
+
+    #[test]
+    fn suicide_as_a_topic() {
+        expect(
+            CrisisLevel::Mention,
+            &[
+                "does ketamine help with suicidal ideation?",
+                "Spravato is approved for depression with suicidal thoughts",
+                "we lost my uncle to suicide last year",
+                "is self-harm common in teens?",
+                "my cousin took his own life",
+            ],
+        );
+    }
+
+    #[test]
+    fn idioms_and_hyperbole_stay_quiet() {
+        expect(
+            CrisisLevel::None,
+            &[
+                "this homework is killing me",
+                "kill the process with kill -9",
+                "I'm dying to see the new movie",
+                "I would die for a coffee right now",
+                "I'd rather die than watch that again",
+                "I'd die on that hill",
+                "I almost died laughing",
+                "i could die of embarrassment",
+                "we killed it at the gig last night",
+                "dead tired after work",
+                "this game is killing me lol",
+                "kms lmao",
+                "I'm killing myself trying to finish this essay",
+                "I cut myself while cooking",
+                "the Suicide Squad movie was bad",
+                "the rocket did a suicide burn",
+                "I don't want to wake up early for school",
+            ],
+        );
+    }
+
+    #[test]
+    fn negation_reported_speech_and_others_stay_quiet() {
+        expect(
+            CrisisLevel::None,
+            &[
+                "I'm not suicidal, just tired",
+                "I would never kill myself",
+                "I didn't try to kill myself",
+                "I don't want to die",
+                "someone told me to kill myself in a game",
+                "he told me to go die",
+                "I used to be suicidal but therapy helped",
+                "do you ever want to die of cringe",
+                "people who want to die from boredom",
+            ],
+        );
+    }
+}

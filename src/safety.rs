@@ -82,6 +82,10 @@ impl Table {
 pub struct Detector {
     triggers: Table,
     trigger_levels: Vec<CrisisLevel>,
+    trigger_ambiguous: Vec<bool>,
+    negation: Regex,
+    levity: Regex,
+    distress: Regex,
     exceptions: Table,
     exception_scopes: Vec<&'static [CrisisLevel]>,
 }
@@ -91,10 +95,18 @@ impl Default for Detector {
         Detector {
             triggers: Table::new(rules::TRIGGERS.iter().map(|rule| (rule.id, rule.pattern))),
             trigger_levels: rules::TRIGGERS.iter().map(|rule| rule.level).collect(),
+            trigger_ambiguous: rules::TRIGGERS.iter().map(|rule| rule.ambiguous).collect(),
+            negation: compiled(rules::NEGATION),
+            levity: compiled(rules::LEVITY),
+            distress: compiled(rules::DISTRESS),
             exceptions: Table::new(rules::EXCEPTIONS.iter().map(|rule| (rule.id, rule.pattern))),
             exception_scopes: rules::EXCEPTIONS.iter().map(|rule| rule.vetoes).collect(),
         }
     }
+}
+
+fn compiled(pattern: &str) -> Regex {
+    Regex::new(&compile_pattern(pattern)).expect("the detector's patterns are valid")
 }
 
 /// A place where an exception matched, and what it vetoes there.
@@ -113,6 +125,7 @@ impl Detector {
             return decision;
         }
         let vetoes = self.vetoes(normalized);
+        let hyperbole = std::cell::OnceCell::new();
         let mut strongest_vetoed = (CrisisLevel::None, None);
         for rule in fired.iter() {
             let level = self.trigger_levels[rule];
@@ -121,10 +134,19 @@ impl Detector {
             }
             let mut vetoed_by = None;
             let stands = self.triggers.regexes[rule].find_iter(normalized).any(|hit| {
-                let veto = vetoes.iter().find(|veto| {
-                    veto.scope.contains(&level) && veto.span.start < hit.end() && hit.start() < veto.span.end
-                });
-                vetoed_by = vetoed_by.or(veto.map(|veto| veto.id));
+                let veto = if self.is_negated(&normalized[..hit.start()]) {
+                    Some("negation.before")
+                } else if self.trigger_ambiguous[rule]
+                    && *hyperbole.get_or_init(|| self.levity.is_match(normalized) && !self.distress.is_match(normalized))
+                {
+                    Some("hyperbole.levity")
+                } else {
+                    let overlapping = vetoes.iter().find(|veto| {
+                        veto.scope.contains(&level) && veto.span.start < hit.end() && hit.start() < veto.span.end
+                    });
+                    overlapping.map(|veto| veto.id)
+                };
+                vetoed_by = vetoed_by.or(veto);
                 veto.is_none()
             });
             if stands {
@@ -138,6 +160,19 @@ impl Detector {
             decision.exception = strongest_vetoed.1;
         }
         decision
+    }
+
+    /// Whether the last few words before a hit, in its clause, negate it.
+    fn is_negated(&self, before_hit: &str) -> bool {
+        let clause = before_hit.rsplit(['.', '!', '?', ';', ',', ':', '\n']).next().unwrap_or("");
+        let window_start = clause
+            .char_indices()
+            .filter(|&(_, c)| c == ' ')
+            .map(|(index, _)| index)
+            .rev()
+            .nth(rules::NEGATION_WINDOW)
+            .unwrap_or(0);
+        self.negation.is_match(&clause[window_start..])
     }
 
     fn vetoes(&self, normalized: &str) -> Vec<Veto> {

@@ -7,6 +7,8 @@
 
 mod rules;
 
+use rules::Strength;
+
 use std::ops::Range;
 
 use regex::{Regex, RegexSet};
@@ -82,7 +84,7 @@ impl Table {
 pub struct Detector {
     triggers: Table,
     trigger_levels: Vec<CrisisLevel>,
-    trigger_ambiguous: Vec<bool>,
+    trigger_strengths: Vec<rules::Strength>,
     negation: Regex,
     levity: Regex,
     distress: Regex,
@@ -95,7 +97,7 @@ impl Default for Detector {
         Detector {
             triggers: Table::new(rules::TRIGGERS.iter().map(|rule| (rule.id, rule.pattern))),
             trigger_levels: rules::TRIGGERS.iter().map(|rule| rule.level).collect(),
-            trigger_ambiguous: rules::TRIGGERS.iter().map(|rule| rule.ambiguous).collect(),
+            trigger_strengths: rules::TRIGGERS.iter().map(|rule| rule.strength).collect(),
             negation: compiled(rules::NEGATION),
             levity: compiled(rules::LEVITY),
             distress: compiled(rules::DISTRESS),
@@ -125,7 +127,10 @@ impl Detector {
             return decision;
         }
         let vetoes = self.vetoes(normalized);
-        let hyperbole = std::cell::OnceCell::new();
+        let levity = std::cell::OnceCell::new();
+        let distress = std::cell::OnceCell::new();
+        let levity = || *levity.get_or_init(|| self.levity.is_match(normalized));
+        let distress = || *distress.get_or_init(|| self.distress.is_match(normalized));
         let mut strongest_vetoed = (CrisisLevel::None, None);
         for rule in fired.iter() {
             let level = self.trigger_levels[rule];
@@ -136,10 +141,12 @@ impl Detector {
             let stands = self.triggers.regexes[rule].find_iter(normalized).any(|hit| {
                 let veto = if self.is_negated(&normalized[..hit.start()]) {
                     Some("negation.before")
-                } else if self.trigger_ambiguous[rule]
-                    && *hyperbole.get_or_init(|| self.levity.is_match(normalized) && !self.distress.is_match(normalized))
-                {
-                    Some("hyperbole.levity")
+                } else if let Some(missing) = match self.trigger_strengths[rule] {
+                    Strength::Strong => None,
+                    Strength::Ambiguous => (levity() && !distress()).then_some("hyperbole.levity"),
+                    Strength::Weak => (!distress()).then_some("weak.without-distress"),
+                } {
+                    Some(missing)
                 } else {
                     let overlapping = vetoes.iter().find(|veto| {
                         veto.scope.contains(&level) && veto.span.start < hit.end() && hit.start() < veto.span.end

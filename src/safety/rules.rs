@@ -11,10 +11,20 @@ use super::CrisisLevel::{self, Mention, SelfRisk, ThirdParty};
 pub(super) struct Rule {
     pub id: &'static str,
     pub level: CrisisLevel,
-    /// Phrases that people also use as hyperbole ("this song makes me want to die"): a hit stands only when the
-    /// message shows no [`LEVITY`], or shows [`DISTRESS`] too.
-    pub ambiguous: bool,
+    pub strength: Strength,
     pub pattern: &'static str,
+}
+
+/// How much a hit needs from the rest of the message to stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Strength {
+    /// Stands on its own.
+    Strong,
+    /// Also used as hyperbole ("this song makes me want to die"): stands unless the message shows [`LEVITY`]
+    /// and no [`DISTRESS`].
+    Ambiguous,
+    /// Says little alone ("I just want it to end", "suicide"): stands when the message also shows [`DISTRESS`].
+    Weak,
 }
 
 /// Words before a hit that negate it ("I'm not suicidal", "I don't want to die"), looked for in the
@@ -25,8 +35,9 @@ pub(super) const NEGATION_WINDOW: usize = 3;
 /// Signs that an ambiguous phrase is a joke or hyperbole: laughter, "literally", a trivial cause.
 pub(super) const LEVITY: &str = r"\b(lol|lmao|lmfao|rofl|haha[ha]*|hehe[he]*|jk|jking|xd|omg|omfg|bruh|literally|lowkey|ngl|makes me|made me|making me|every ?time|when i see|looking at|watching|listening to|this (song|game|show|movie|video|episode|post|tweet|class|homework|lag))\b|😂|🤣|💀|🙃|😆";
 
-/// Signs of real distress that keep an ambiguous phrase standing even next to levity.
-pub(super) const DISTRESS: &str = r"\b(depress[a-z]*|hopeless|worthless|a burden|alone|lonely|no one cares|nobody cares|hate myself|hate my life|can't take|can't do this|pain|suffering|empty|numb|tired of|exhausted|therapist|crying|cried|scars|give up|giving up|no point|no reason|never get better|help me|suicidal|goodbye)\b";
+/// Signs that the writer is in distress: they keep an ambiguous phrase standing next to levity, and let a weak
+/// phrase stand.
+pub(super) const DISTRESS: &str = r"\b(i'm|i am|i feel|i felt|feeling|i've been|i have been|been|i'm just|i get|i got|i was) ((so|really|very|just|completely|totally|too|always|extremely|fucking|constantly|pretty|such) )*(depressed|hopeless|worthless|useless|alone|lonely|empty|numb|lost|broken|exhausted|tired|done|a burden|a failure|a disappointment|suffering|struggling|miserable|in pain|trapped|desperate|overwhelmed)\b|\b(my|the) (depression|anxiety|pain|loneliness|suffering|ptsd|bpd|trauma)\b|\bi (hate|can't stand|despise) (myself|my life|living|being alive|who i am)\b|\bcan't (take|do|handle) (it|this|this life|any of this) any ?more\b|\b(no one|nobody|noone) (cares|would care|loves me|would miss me|would notice)\b|\b(i )?(just )?(give up|gave up)\b|\b(no|any) (hope|point|reason) (left|anymore|to live)\b|\bno way out\b|\bhelp me\b|\bi can't (go on|keep going|do this)\b|\bso much pain\b|\b(crying|cry|cried) (every|all|myself|again)\b";
 
 /// A pattern that vetoes the hits it overlaps, at the levels it names.
 pub(super) struct Exception {
@@ -45,113 +56,125 @@ pub(super) const TRIGGERS: &[Rule] = &[
     Rule {
         id: "self.intent.kill-myself",
         level: SelfRisk,
-        ambiguous: true,
+        strength: Strength::Ambiguous,
         pattern: r"\b(kill|killing|end|ending|off|offing|hang|hanging|shoot|shooting|drown|drowning|overdose|overdosing|poison|poisoning|suffocate|suffocating|gas|gassing|electrocute|electrocuting) (my ?self|me ?self)\b|\bif i (killed|ended|offed) (my ?self|me ?self)\b",
     },
     Rule {
         id: "self.intent.end-my-life",
         level: SelfRisk,
-        ambiguous: false,
+        strength: Strength::Strong,
         pattern: r"\b(end|ending|take|taking) my (own )?life\b|\b(end|ending) (it|this|everything|things) (all|tonight|today|now|soon|for good|once and for all)\b|\b(end|ending) it all\b|\bend my (suffering|existence)\b",
     },
     Rule {
         id: "self.intent.commit-suicide",
         level: SelfRisk,
-        ambiguous: false,
+        strength: Strength::Strong,
         pattern: r"\b(i|i'm|i am|i'll|i will|i'd|gonna|going to|want to|wanna|plan to|planning to|about to|ready to|decided to|trying to|try to|tried to|attempt to|attempted to|might|should|thinking about|think about|consider|considering|contemplating) (just )?(commit|commiting|committing|attempt|attempting) suicide\b|\bi (have )?(attempted|tried) suicide\b",
     },
     Rule {
         id: "self.plan.method",
         level: SelfRisk,
-        ambiguous: false,
+        strength: Strength::Strong,
         pattern: r"\b(slit|slitting|slice|slicing|open|opening) my (wrists?|throat|veins)\b|\b(i|i'm|im|i am|i will|i'll|i'd|gonna|going to|want to|wanna|thinking about|thinking of|plan to|planning to|about to|could just|should just|might) (just )?(jump|jumping|throw myself) (off|from|in front of) (a|the|this|that|my) (bridge|building|roof|cliff|balcony|train|car|bus|window|tower|overpass|ledge)\b|\b(took|take|taking|swallow|swallowed|swallowing|downed|overdose on|od on) (all|a (whole )?(bunch|bottle|handful|box|pack) of|the whole (bottle|box|pack) of) (my |the |of my |of the |these |those )?(pills|meds|medication|sleeping pills|tablets|painkillers|antidepressants)\b|\b(i|i'm|im|gonna|going to|want to|wanna|plan to|planning to|try to|tried to|will|i'll|about to) (overdose|od)\b|\b(tie|tied|tying|made|make|making|bought|buy|have|got|get) (a|the|my) noose\b",
     },
     Rule {
         id: "self.plan.how-to",
         level: SelfRisk,
-        ambiguous: false,
+        strength: Strength::Strong,
         pattern: r"\b(painless|quick|quickest|easiest|least painful|fastest|surest|best|most effective) (way|ways|method|methods) to (die|go|end (it|my life|things)|kill myself|do it|unalive)\b|\bpainless (death|suicide)\b|\bhow (to|can i|do i|could i|would i|should i) die\b",
     },
     Rule {
         id: "self.farewell",
         level: SelfRisk,
-        ambiguous: false,
+        strength: Strength::Strong,
         pattern: r"\b(wrote|writing|write|written|left|leave|leaving) (a|my) (suicide|goodbye) (note|letter)\b|\bmy (last|final) goodbye\b|\bthis is (my )?goodbye( forever)?\b|\bgoodbye (forever|cruel world)\b|\bgoodnight forever\b|\b(won't|will not) be (here|around|alive) (tomorrow|much longer|anymore|by (tomorrow|morning|monday|the weekend|next week))\b|\bby the time (you|anyone|someone|people) (read|reads|see|sees|find|finds) this\b|\b(giving|gave|give) away (all )?(my|all my) (stuff|things|belongings|possessions|pets?)\b",
     },
     // --- the writer's own ideation, explicit and passive
     Rule {
         id: "self.ideation.want-to-die",
         level: SelfRisk,
-        ambiguous: true,
+        strength: Strength::Ambiguous,
         pattern: r"\b(want|wanna|wanted|wanting|ready|need|like|love|wish|hope|plan|planning|deserve) (to )?die\b|\b(wish|hope|pray|praying) (that )?i (was|were|could be|would be) dead\b|\b(wish|hope|pray|praying) (that )?i (could |would |will |just )?die\b|\bdie in my sleep\b|\bi (deserve to|should) (die|be dead)\b|\b(i'd|i would|i'm|i am|i'd be|i would be) (be )?better off dead\b|\bbetter off without me\b|\bbetter off if i (was|were|wasn't|weren't) (gone|dead|here|around|never born|alive)\b",
     },
     Rule {
         id: "self.ideation.passive",
         level: SelfRisk,
-        ambiguous: false,
+        strength: Strength::Strong,
         pattern: r"\b(hope|hopefully|wish|pray|praying) (that )?i (don't|do not|never|won't|will not|wouldn't) wake up\b|\b(sleep|go to sleep|fall asleep) (and|&) (never|not) wake up\b|\b(don't|do not|never) (even )?want to wake up\b|\bnever wake up again\b|\b(sleep|rest) forever\b|\bdisappear forever\b|\b(don't|do not) (really |even |just )?want to (live|be alive|exist|keep living|stay alive)\b|\b(don't|do not) (really |even |just )?want to (be here|be around|go on|keep going) anymore\b|\bwish i (was|were|had) never (been )?born\b|\bwish i (didn't|did not|never) exist(ed)?\b|\bwant to (stop existing|not exist|cease to exist|not be alive)\b|\b(tired|sick) of (living|being alive|existing)\b|\bdone (with )?living\b|\b(no|zero) (reason|reasons) (left )?to (live|stay alive|keep living|keep going)\b|\bnothing (left )?to live for\b|\bno point (in )?(living|being alive|going on|staying alive)\b|\bwhat'?s the point (of|in) (living|being alive|going on|staying alive)\b|\bwhy (should|would) i (keep living|stay alive|live|go on)\b|\bcan't (go on|keep going|keep living|live) like this\b|\bwant (it all|everything|my life|all of (it|this)|this all) to (end|be over|stop)\b",
     },
     Rule {
         id: "self.ideation.nobody-would-care",
         level: SelfRisk,
-        ambiguous: false,
+        strength: Strength::Strong,
         pattern: r"\b(nobody|no one|noone|who|anyone|people)( would| will| even| really)* (care|notice|miss me|be sad|cry)[^.!?]{0,15} if i (died|was gone|were gone|disappeared|killed myself|was dead|were dead|wasn't here|wasn't around|wasn't alive|ended it|committed suicide|never woke up)\b",
     },
     Rule {
         id: "self.ideation.suicidal",
         level: SelfRisk,
-        ambiguous: false,
-        pattern: r"\b(i'm|i am|i feel|feeling|felt|i've been|been|getting|got|get|i was|being|i get|am) ((so|very|really|extremely|pretty|kinda|kind of|a bit|a little|still|always|constantly|actively|passively|super|fucking|lowkey|lately|again|incredibly|severely|chronically|genuinely|seriously|just|also|too|more) )*suicidal\b|\bmy (suicidal (thoughts|ideation|ideations|feelings|urges|thinking|tendencies)|suicidality|suicide (attempts?|plans?|notes?)|(last|first|second|third|latest|recent) (suicide )?attempts?)\b|\b(i'm|i am|i|i've|i have|been|keep|still|started|having|have) (been )?(having|getting|had|got|get|have) ((really|very|bad|some|strong|intense|constant|frequent|these|more|a lot of|lots of) )*(suicidal (thoughts|ideation|feelings|urges)|thoughts (of|about) (suicide|killing myself|ending (it|my life)|dying))\b|\b(i|i've|i'm|i am|been|i keep|keep|always|constantly|often) (been )?(thinking|thought|think) (about|of) (suicide|killing myself|ending (it|it all|my life|things)|taking my (own )?life|not waking up)\b|\bsuicide (is|seems|feels like) (the only|my only|the best|the answer|my way|an option|the way out|tempting|appealing)\b",
+        strength: Strength::Strong,
+        pattern: r"\b(i'm|i am|i feel|feeling|felt|i've been|been|getting|got|get|i was|being|i get|am) ((so|very|really|extremely|pretty|kinda|kind of|a bit|a little|still|always|constantly|actively|passively|super|fucking|lowkey|lately|again|incredibly|severely|chronically|genuinely|seriously|just|also|too|more) )*suicidal\b|\bmy (suicidal (thoughts|ideation|ideations|feelings|urges|thinking|tendencies)|suicidality|suicide (attempts?|plans?|notes?)|(last|first|second|third|latest|recent) (suicide )?attempts?)\b|\b(making|made|makes) me (feel )?suicidal\b|\b(i'm|i am|i|i've|i have|been|keep|still|started|having|have) (been )?(having|getting|had|got|get|have) ((really|very|bad|some|strong|intense|constant|frequent|these|more|a lot of|lots of) )*(suicidal (thoughts|ideation|feelings|urges)|thoughts (of|about) (suicide|killing myself|ending (it|my life)|dying))\b|\b(i|i've|i'm|i am|been|i keep|keep|always|constantly|often) (been )?(thinking|thought|think) (about|of) (suicide|killing myself|ending (it|it all|my life|things)|taking my (own )?life|not waking up)\b|\bsuicide (is|seems|feels like) (the only|my only|the best|the answer|my way|an option|the way out|tempting|appealing)\b",
     },
     // --- evasive words for suicide and self-harm, said of oneself
     Rule {
         id: "self.slang.kms",
         level: SelfRisk,
-        ambiguous: false,
+        strength: Strength::Strong,
         pattern: r"\bkms\b|\b(unalive|unaliving|self unalive) (my ?self|me)\b",
     },
     Rule {
         id: "self.slang.evasive",
         level: SelfRisk,
-        ambiguous: false,
+        strength: Strength::Strong,
         pattern: r"\b(i|i'm|i am|want to|wanna|gonna|going to|thinking (about|of)|thoughts of|plan to|planning to|about to|might|should|will|i'll|considering|contemplating|urge to|urges to) (just |really |seriously |actually )?(sewer ?slide|sewerslide|unalive|unaliving|self[- ]?unalive|ctb|catch the bus|commit toaster bath|commit sudoku|self[- ]?delete|self ?deleting)\b|\b(my|relapsed on|relapsing on|relapse on|urges to|urge to) (si|sh)\b|\b(si|sh) (urges|thoughts|relapse|scars|is bad|is getting (bad|worse))\b",
     },
     Rule {
         id: "self.self-harm",
         level: SelfRisk,
-        ambiguous: false,
+        strength: Strength::Strong,
         pattern: r"\b(cutting|harming|hurting|burning|scratching) myself\b|\bi (cut|harm|burn) myself\b|\b(want|wanna|going|gonna|urge|urges|need|keep|kept|started|start|been|stop|can't stop|thinking about|think about|thoughts of|plan|planning|tempted|relapsed|relapse) (to )?(hurt|hurting|harm|harming|cut|cutting|burn|burning) myself\b|\b(i|i've|been|started|start|keep|relapsed|relapse|want to|wanna|urge to|urges to|stop|quit|addicted to|struggle with|struggling with|my) ((\w+) ){0,2}self[- ]?harm|\bfresh (cuts|wounds)\b",
+    },
+    Rule {
+        id: "self.weak.ending",
+        level: SelfRisk,
+        strength: Strength::Weak,
+        pattern: r"\b(want|need|wish) (it|this|the pain|everything|my life|all this) to (end|stop)\b|\b(want|need|looking for|find) (a|an|the) (easy )?way out\b|\b(do|doing) it (tonight|tomorrow|today|soon|this weekend|before)\b|\bi (have|made|got) (a|my) plan\b|\bhave everything planned\b|\b(end|stop) (the|this|my) pain\b|\b(disappear|not be here|not exist|be gone) (forever|anymore|for good)\b|\bsay(ing)? (my )?goodbyes?\b|\bi'm (done|finished)\b|\b(don't|do not) (want|wanna) to be here\b|\bwhy (live|should i live|am i (still )?alive|am i still here)\b|\b(thinking about|thoughts of|think about) (death|dying|ways to die|not being here|ending things)\b|\bcan't do this anymore\b|\bi (am|'m) (going|gonna) to die\b|\bready to go\b",
+    },
+    Rule {
+        id: "self.weak.suicide-with-distress",
+        level: SelfRisk,
+        strength: Strength::Weak,
+        pattern: r"\bsuicid(e|al|ality)\b|\bself[- ]?harm|\bunaliv(e|ing)\b|\b(cut|cutting|burn|burning) (myself|my (arms?|wrists?|legs?|thighs?))\b|\boverdos(e|ed|ing)\b",
     },
     // --- concern for someone else
     Rule {
         id: "third_party.reflexive",
         level: ThirdParty,
-        ambiguous: false,
+        strength: Strength::Strong,
         pattern: r"\b(kill|killing|end|ending|hurt|hurting|harm|harming|cut|cutting|unalive|unaliving|hang|hanging|shoot|shooting|overdose|overdosing) (him|her|them|their) ?sel(f|ves)\b|\b(end|ending|take|taking) (his|her|their) (own )?life\b",
     },
     Rule {
         id: "third_party.suicidal",
         level: ThirdParty,
-        ambiguous: false,
+        strength: Strength::Strong,
         pattern: r"\b(he|she|they|friend|brother|sister|mom|mum|dad|mother|father|son|daughter|partner|boyfriend|girlfriend|bf|gf|husband|wife|cousin|roommate|classmate|bestie|someone|somebody|student|child|kid|teen|coworker|colleague)('s| is| was| has been| been| seems| sounds| might be| may be| could be| feels| feeling| became| gets| getting| got| is being)( (so|very|really|extremely|pretty|kinda|kind of|a bit|a little|still|always|constantly|actively|super|lowkey|seriously|severely|also|now|again))* suicidal\b",
     },
     Rule {
         id: "third_party.wants-to-die",
         level: ThirdParty,
-        ambiguous: false,
+        strength: Strength::Strong,
         pattern: r"\b(he|she|they|friend|brother|sister|mom|mum|dad|mother|father|son|daughter|partner|boyfriend|girlfriend|bf|gf|husband|wife|cousin|roommate|classmate|bestie|someone|somebody) ([a-z]+ ){0,5}(wants|wanted|want|is going|was going|plans|planning|threatening|threatened|threatens|talking about|talks about|talked about|talking about wanting|talks about wanting|wanting|tried|trying|attempted|said (he|she|they) (wants?|wanted)|says (he|she|they) (wants?|wanted))( to)? (die|commit suicide|suicide|end (it all|his life|her life|their life|things))\b",
     },
     Rule {
         id: "third_party.worried",
         level: ThirdParty,
-        ambiguous: false,
+        strength: Strength::Strong,
         pattern: r"\b(worried|scared|afraid|concerned|terrified|fear)( about| that| for)? ([a-z]+ ){0,4}(suicidal|(might|may|could|will|would|is going to|gonna) (kill|hurt|harm) (him|her|them)sel(f|ves)|do something to (him|her|them)sel(f|ves))\b|\bhow (do|can|should|could) (i|we|you) (help|support|talk to|save|stop|reach) ([a-z]+ ){0,4}(suicidal|from (killing|hurting|harming) (him|her|them)sel(f|ves)|self[- ]?harm(ing)?)\b",
     },
     // --- suicide as a topic
     Rule {
         id: "mention.suicide",
         level: Mention,
-        ambiguous: false,
+        strength: Strength::Strong,
         pattern: r"\bsuicid(e|es|al|ality|ally)\b|\bself[- ]?harm|\bunaliv(e|ed|ing)\b|\bsewer ?slide\b|\bkilled (him|her|them)sel(f|ves)\b|\btook (his|her|their) (own )?life\b",
     },
 ];

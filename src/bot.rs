@@ -86,3 +86,141 @@ impl Bot {
         Composer { catalog: &self.catalog, regions }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::reply::ReplyKind;
+    use crate::CrisisLevel;
+
+    fn bot() -> &'static Bot {
+        static BOT: std::sync::LazyLock<Bot> = std::sync::LazyLock::new(|| {
+            Bot::new(Catalog::parse("responses.toml", include_str!("../responses.toml")).expect("valid content"))
+        });
+        &BOT
+    }
+
+    const US: Audience<'static> = Audience { locale: Some("en-US"), command_prefix: "/" };
+
+    fn chat(bot: &Bot, text: &str, audience: Audience<'_>) -> Option<String> {
+        bot.respond(Incoming::Chat(text), audience).map(|reply| reply.to_plain_text())
+    }
+
+    #[test]
+    fn a_question_gets_its_snippet_and_the_disclaimer() {
+        let bot = bot();
+        let reply = chat(&bot, "what are the risks of microdosing ketamine?", US).expect("a reply");
+        assert!(reply.contains("Bladder Problems: Chronic ketamine use has been linked to serious bladder problems."));
+        assert!(reply.ends_with(&bot.catalog().disclaimer));
+        assert!(!reply.contains("988"), "no crisis text for a plain question");
+    }
+
+    #[test]
+    fn ordinary_chat_and_idioms_get_silence() {
+        let bot = bot();
+        for text in ["good morning", "this homework is killing me", "kill the process", "", "   "] {
+            assert_eq!(chat(&bot, text, US), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_writers_own_crisis_leads_with_resources_for_their_region() {
+        let bot = bot();
+        let reply = chat(&bot, "I want to kill myself", Audience { locale: Some("en-GB"), ..US }).unwrap();
+        assert!(reply.starts_with(&bot.catalog().crisis.self_title), "{reply}");
+        assert!(reply.contains("116 123") && reply.contains("findahelpline.com") && !reply.contains("988"));
+        assert!(reply.contains("emergency services") && reply.contains("not a clinician"));
+        assert!(reply.ends_with(&bot.catalog().disclaimer));
+    }
+
+    #[test]
+    fn crisis_and_question_together_get_crisis_first_then_snippet() {
+        let bot = bot();
+        let outcome = bot.chat("I want to die. Is ketamine legal?", US);
+        assert_eq!(outcome.assessment.level, CrisisLevel::SelfRisk);
+        let reply = outcome.reply.unwrap();
+        assert_eq!(reply.kind(), &ReplyKind::Topic { id: "legal-status".into(), crisis: CrisisLevel::SelfRisk });
+        let text = reply.to_plain_text();
+        let crisis_at = text.find("988").unwrap();
+        let snippet_at = text.find("Schedule III").unwrap();
+        assert!(crisis_at < snippet_at && text.ends_with(&bot.catalog().disclaimer));
+    }
+
+    #[test]
+    fn concern_for_someone_else_is_framed_for_helping() {
+        let bot = bot();
+        let reply = chat(&bot, "my friend said she wants to kill herself", US).unwrap();
+        assert!(reply.starts_with(&bot.catalog().crisis.third_party_title), "{reply}");
+    }
+
+    #[test]
+    fn a_mention_adds_a_short_resources_line_after_the_snippet() {
+        let bot = bot();
+        let outcome = bot.chat("does ketamine help with suicidal ideation?", Audience { locale: Some("en-AU"), ..US });
+        assert_eq!(outcome.assessment.level, CrisisLevel::Mention);
+        let text = outcome.reply.unwrap().to_plain_text();
+        assert!(text.starts_with("Ketamine, originally developed"), "{text}");
+        assert!(text.contains(&bot.catalog().crisis.mention) && text.contains("13 11 14"));
+        assert!(!text.contains(&bot.catalog().crisis.self_title));
+    }
+
+    #[test]
+    fn commands_answer_topics_help_and_resources() {
+        let bot = bot();
+        let command = |name, argument| bot.respond(Incoming::Command { name, argument }, US).map(|r| r.to_plain_text());
+        assert!(command("ketamine-legal", None).unwrap().contains("Schedule III"));
+        assert!(command("ketamine", Some("legal-status")).unwrap().contains("Schedule III"));
+        let help = command("ketamine", None).unwrap();
+        for topic in &bot.catalog().topics {
+            assert!(help.contains(&format!("/{}: {}", topic.command, topic.description)));
+        }
+        assert!(help.contains("/crisis-resources"));
+        let canada = command("crisis-resources", Some("canada")).unwrap();
+        assert!(canada.contains("9-8-8") && canada.contains("2026-11-27") && !canada.contains("741741"));
+        assert_eq!(command("no-such-command", None), None);
+    }
+
+    #[test]
+    fn help_uses_the_platforms_prefix() {
+        let bot = bot();
+        let incoming = Incoming::Command { name: "ketamine", argument: Some("help") };
+        let help = bot.respond(incoming, Audience { command_prefix: "!", ..US }).unwrap().to_plain_text();
+        assert!(help.contains("!ketamine-risks") && !help.contains("/ketamine-risks"));
+    }
+
+    /// Messages built from pieces that reach every path: questions, crisis words, mass mentions, markup.
+    fn message() -> impl Strategy<Value = String> {
+        let pieces = prop::sample::select(vec![
+            "ketamine", "is ketamine legal?", "I want to kill myself", "my friend is suicidal", "suicide",
+            "@everyone", "@here", "<@123>", "<@&456>", "<#789>", "@room", "kms", "lol", "not", "?", "\u{200b}",
+            "k1ll", "myself", "risks", "microdosing", "**bold**", "`code`", "\n", "||spoiler||",
+        ]);
+        (prop::collection::vec(pieces, 0..8), any::<String>()).prop_map(|(pieces, noise)| {
+            let mut text = pieces.join(" ");
+            text.push_str(&noise);
+            text
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn every_reply_ends_with_the_disclaimer_and_pings_nobody(text in message(), locale in "[a-z]{2}(-[A-Z]{2})?") {
+            let bot = bot();
+            let audience = Audience { locale: Some(&locale), command_prefix: "/" };
+            let replies = [
+                bot.respond(Incoming::Chat(&text), audience),
+                bot.respond(Incoming::Command { name: "ketamine", argument: Some(&text) }, audience),
+                bot.respond(Incoming::Command { name: "crisis-resources", argument: Some(&text) }, audience),
+            ];
+            for reply in replies.into_iter().flatten() {
+                let rendered = reply.to_plain_text();
+                prop_assert!(rendered.ends_with(&bot.catalog().disclaimer));
+                for ping in ["@everyone", "@here", "@room", "<@", "<#"] {
+                    prop_assert!(!rendered.contains(ping), "{ping} in {rendered:?}");
+                }
+            }
+        }
+    }
+}

@@ -22,6 +22,9 @@ pub const MAX_REPLY_CHARS: usize = 4096;
 const MAX_COMMAND_CHARS: usize = 32;
 const MAX_DESCRIPTION_CHARS: usize = 100;
 
+/// Text that notifies people on some platform: mass mentions and Discord's raw mention syntax.
+const PINGS: &[&str] = &["@everyone", "@here", "@room", "<@", "<#", "<!"];
+
 /// Validated content: the disclaimer, the topics, the crisis texts and the chat matcher.
 #[derive(Debug)]
 pub struct Catalog {
@@ -232,10 +235,13 @@ impl Checker<'_> {
         self.errors.push((start, error));
     }
 
-    /// A required text: present and not blank.
+    /// A required text: present, not blank, and unable to ping anyone on any platform.
     fn text(&mut self, field: &str, value: Spanned<String>) -> String {
         if value.get_ref().trim().is_empty() {
             self.error(value.span(), format!("`{field}` is empty"));
+        }
+        if let Some(ping) = PINGS.iter().find(|ping| value.get_ref().contains(**ping)) {
+            self.error(value.span(), format!("`{field}` contains {ping:?}, which could notify people"));
         }
         value.into_inner().trim().to_owned()
     }
@@ -437,5 +443,229 @@ impl Checker<'_> {
             regions,
             fallback,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::normalize;
+
+    const RESPONSES: &str = include_str!("../responses.toml");
+    const SOURCE: &str = include_str!("../source/ketamine-therapy-and-microdosing.txt");
+
+    fn catalog() -> Catalog {
+        Catalog::parse("responses.toml", RESPONSES).unwrap_or_else(|errors| panic!("{errors}"))
+    }
+
+    /// The problems found in `responses.toml` after replacing `from` with `to`.
+    fn errors_after(from: &str, to: &str) -> Vec<ContentError> {
+        assert!(RESPONSES.contains(from), "the fixture no longer contains {from:?}");
+        let broken = RESPONSES.replacen(from, to, 1);
+        match Catalog::parse("broken.toml", &broken) {
+            Ok(_) => panic!("replacing {from:?} with {to:?} was accepted"),
+            Err(errors) => errors.0,
+        }
+    }
+
+    fn assert_one_error(from: &str, to: &str, problem: &str) -> ContentError {
+        let errors = errors_after(from, to);
+        assert!(
+            errors.iter().any(|e| e.problem.contains(problem) && e.file == "broken.toml" && e.line > 1),
+            "expected {problem:?} with a place, got {errors:?}"
+        );
+        errors.into_iter().find(|e| e.problem.contains(problem)).unwrap()
+    }
+
+    /// Lower case, straight quotes, single spaces; no list bullets and no stray footnote marker.
+    fn fidelity_form(text: &str) -> String {
+        let text = text.replace(['’', '‘'], "'").replace(['“', '”'], "\"").to_lowercase();
+        let lines = text.lines().map(|line| line.trim().trim_start_matches("- ").trim());
+        let joined = lines.collect::<Vec<_>>().join(" ");
+        joined.split_whitespace().filter(|word| *word != "1").collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn the_shipped_content_is_valid() {
+        let catalog = catalog();
+        let commands: Vec<&str> = catalog.topics.iter().map(|t| t.command.as_str()).collect();
+        for required in [
+            "ketamine-risks",
+            "ketamine-therapy",
+            "ketamine-how-it-works",
+            "ketamine-side-effects",
+            "ketamine-microdosing",
+            "ketamine-evidence",
+            "ketamine-legal",
+            "ketamine-safety",
+        ] {
+            assert!(commands.contains(&required), "no topic answers {required}");
+        }
+        assert_eq!(catalog.help.command, "ketamine");
+        assert_eq!(catalog.crisis.command, "crisis-resources");
+        assert_eq!(catalog.crisis.last_checked, "2026-11-27");
+    }
+
+    #[test]
+    fn every_sentence_of_every_body_is_in_the_source_document() {
+        let source = fidelity_form(SOURCE);
+        for topic in catalog().topics {
+            for line in topic.body.lines() {
+                let line = fidelity_form(line);
+                let sentences = line.split_inclusive(['.', '?', '!']).map(str::trim).filter(|s| !s.is_empty());
+                for sentence in sentences {
+                    assert!(source.contains(sentence), "topic {}: not in the source: {sentence:?}", topic.id);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_disclaimer_is_the_documents_own() {
+        let disclaimer = catalog().disclaimer;
+        assert!(fidelity_form(SOURCE).contains(&fidelity_form(&disclaimer)), "{disclaimer:?}");
+        assert!(disclaimer.starts_with("Disclaimer:"));
+    }
+
+    #[test]
+    fn every_region_of_the_crisis_facts_is_present() {
+        let catalog = catalog();
+        let lines_of = |id: &str| catalog.crisis.regions.iter().find(|r| r.id == id).unwrap().lines.join("\n");
+        assert!(lines_of("us").contains("988") && lines_of("us").contains("HOME to 741741"));
+        assert!(lines_of("ca").contains("9-8-8") && lines_of("ca").contains("CONNECT to 686868"));
+        assert!(lines_of("gb").contains("116 123") && lines_of("gb").contains("SHOUT to 85258"));
+        assert!(lines_of("ie").contains("116 123"));
+        assert!(lines_of("au").contains("13 11 14") && lines_of("au").contains("0477 13 11 14"));
+        assert!(catalog.crisis.directory.contains("findahelpline.com"));
+        // Mistakes other bots made: Crisis Text Line is not 988; Canada's old number is gone.
+        assert!(!lines_of("us").contains("Crisis Text Line: call or text 988"));
+        assert!(!RESPONSES.contains("1-833-456-4566"));
+    }
+
+    #[test]
+    fn regions_follow_the_request_then_the_locale_then_the_fallback() {
+        let catalog = catalog();
+        let ids = |request: Option<&str>, locale: Option<&str>| -> Vec<String> {
+            catalog.crisis.regions_for(request, locale).iter().map(|r| r.id.clone()).collect()
+        };
+        assert_eq!(ids(None, Some("en-US")), ["us"]);
+        assert_eq!(ids(None, Some("en-GB")), ["gb"]);
+        assert_eq!(ids(None, Some("en-AU")), ["au"]);
+        assert_eq!(ids(None, Some("fr-CA")), ["ca"]);
+        assert_eq!(ids(None, Some("en_IE")), ["ie"]);
+        assert_eq!(ids(None, Some("de")), ["us", "gb"]);
+        assert_eq!(ids(None, Some("pt-BR")), ["us", "gb"]);
+        assert_eq!(ids(None, None), ["us", "gb"]);
+        assert_eq!(ids(Some("Canada"), Some("en-US")), ["ca"]);
+        assert_eq!(ids(Some("uk"), None), ["gb"]);
+        assert_eq!(ids(Some("narnia"), Some("en-AU")), ["au"]);
+    }
+
+    #[test]
+    fn topics_are_found_by_command_id_or_typed_name() {
+        let catalog = catalog();
+        assert_eq!(catalog.topic_by_command("ketamine-risks").unwrap().id, "microdosing-risks");
+        assert_eq!(catalog.topic_by_name("/Ketamine-Legal").unwrap().id, "legal-status");
+        assert_eq!(catalog.topic_by_name("side-effects").unwrap().command, "ketamine-side-effects");
+        assert!(catalog.topic_by_command("ketamine").is_none());
+    }
+
+    #[test]
+    fn invalid_toml_names_file_line_and_column() {
+        let error = assert_one_error("[help]", "[help", "");
+        assert!(error.column >= 1);
+        assert!(error.to_string().starts_with(&format!("broken.toml:{}:", error.line)));
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        assert_one_error("section = \"In Conclusion\"", "section = \"In Conclusion\"\ncolour = \"red\"", "colour");
+    }
+
+    #[test]
+    fn duplicate_ids_and_commands_are_rejected() {
+        assert_one_error("id = \"dosing\"", "id = \"dependence\"", "duplicate topic id");
+        assert_one_error("command = \"ketamine-dosing\"", "command = \"ketamine-risks\"", "duplicate command name");
+        assert_one_error("command = \"ketamine-dosing\"", "command = \"crisis-resources\"", "duplicate command name");
+        assert_one_error("id = \"ie\"", "id = \"gb\"", "duplicate region id");
+    }
+
+    #[test]
+    fn invalid_regexes_are_rejected_with_their_place() {
+        let error = assert_one_error(r"'\bcystitis\b'", r"'\bcyst(itis'", "invalid regular expression");
+        let line = RESPONSES.lines().position(|l| l.contains(r"\bcystitis\b")).unwrap() + 1;
+        assert_eq!(error.line, line);
+        assert_one_error(r"subject = '", r"subject = '[", "invalid regular expression");
+    }
+
+    #[test]
+    fn command_names_must_follow_discords_rules() {
+        assert_one_error("command = \"ketamine-dosing\"", "command = \"Ketamine Dosing\"", "command name");
+        assert_one_error("command = \"ketamine-dosing\"", "command = \"\"", "command name");
+        let long = format!("command = \"{}\"", "k".repeat(33));
+        assert_one_error("command = \"ketamine-dosing\"", &long, "command name");
+    }
+
+    #[test]
+    fn descriptions_must_have_1_to_100_characters() {
+        let from = "description = \"Bladder problems linked to chronic ketamine use\"";
+        assert_one_error(from, "description = \"\"", "1-100 characters");
+        assert_one_error(from, &format!("description = \"{}\"", "x".repeat(101)), "it has 101");
+    }
+
+    #[test]
+    fn empty_bodies_and_texts_are_rejected() {
+        let body = "body = \"Bladder Problems: Chronic ketamine use has been linked to serious bladder problems.\"";
+        assert_one_error(body, "body = \"  \"", "`topic.body` is empty");
+        assert_one_error("[crisis]\ncommand", "[crisis]\nemergency2 = 1\ncommand", "emergency2");
+    }
+
+    #[test]
+    fn replies_that_could_ping_are_rejected() {
+        let body = "body = \"Bladder Problems: Chronic ketamine use has been linked to serious bladder problems.\"";
+        assert_one_error(body, "body = \"Ask @everyone\"", "could notify");
+        assert_one_error(body, "body = \"Ask <@123>\"", "could notify");
+    }
+
+    #[test]
+    fn replies_too_long_for_the_platforms_are_rejected() {
+        let body = "body = \"Bladder Problems: Chronic ketamine use has been linked to serious bladder problems.\"";
+        let long = format!("body = \"{}\"", "Bladder problems. ".repeat(250));
+        assert_one_error(body, &long, "longest reply");
+    }
+
+    #[test]
+    fn every_error_is_reported_not_just_the_first() {
+        let broken = RESPONSES
+            .replacen("command = \"ketamine-dosing\"", "command = \"Bad Name\"", 1)
+            .replacen(r"'\bcystitis\b'", r"'(('", 1);
+        let errors = Catalog::parse("broken.toml", &broken).unwrap_err().0;
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].line < errors[1].line, "errors come in file order");
+    }
+
+    #[test]
+    fn fallback_regions_must_exist_and_dates_be_dates() {
+        assert_one_error("fallback_regions = [\"us\", \"gb\"]", "fallback_regions = [\"us\", \"xx\"]", "fallback region");
+        assert_one_error("last_checked = 2026-11-27", "last_checked = 2026-11-27T10:00:00", "must be a date");
+    }
+
+    #[test]
+    fn keywords_match_normalised_text() {
+        let catalog = catalog();
+        let topics = |text: &str| -> Vec<String> {
+            let indexes = catalog.matcher.topics(&normalize(text));
+            indexes.into_iter().map(|i| catalog.topics[i].id.clone()).collect()
+        };
+        assert_eq!(topics("what are the risks of microdosing ketamine?")[0], "microdosing-risks");
+        assert_eq!(topics("Is ketamine legal in the US?")[0], "legal-status");
+        assert_eq!(topics("does ketamine cause bladder problems?")[0], "bladder-problems");
+        assert_eq!(topics("how does ketamine work in the brain?")[0], "how-it-works");
+        assert_eq!(topics("what are the side effects of ketamine therapy?")[0], "side-effects");
+        assert_eq!(topics("what is spravato?")[0], "therapy");
+        // Not about ketamine, or not asking: nothing.
+        assert!(topics("what are the risks of skydiving?").is_empty());
+        assert!(topics("had my ketamine infusion today, feeling good").is_empty());
+        assert!(topics("good morning").is_empty());
     }
 }

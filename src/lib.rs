@@ -17,6 +17,7 @@ pub mod bot;
 pub mod content;
 pub mod matching;
 pub mod normalize;
+pub mod platforms;
 pub mod reply;
 pub mod safety;
 

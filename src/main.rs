@@ -1,1 +1,160 @@
-fn main() {}
+//! The `ketamine-info-bot` binary: parses the command line, loads the content, hands over to an adapter.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ketamine_info_bot::platforms::console;
+use ketamine_info_bot::{Audience, Bot, Catalog, Incoming};
+use serde::Serialize;
+
+/// The content compiled into the binary, used when no `responses.toml` is in the working folder.
+const BUILT_IN_RESPONSES: &str = include_str!("../responses.toml");
+const DEFAULT_RESPONSES: &str = "responses.toml";
+
+/// An information-and-safety bot for mental-health communities: ketamine facts from one source document,
+/// crisis resources when someone speaks of suicide, and a disclaimer on every reply.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Content file; defaults to ./responses.toml, else the copy built into the binary.
+    #[arg(long, global = true, value_name = "PATH")]
+    responses: Option<PathBuf>,
+    /// The member's locale (en-US, en-GB, en-AU, fr-CA, ...), which picks the crisis lines.
+    #[arg(long, global = true, value_name = "LOCALE")]
+    locale: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Chat with the bot in the terminal (the default; also reads piped input).
+    Console,
+    /// Print exactly what the bot would send in reply to a chat message; nothing when it stays silent.
+    Ask { message: String },
+    /// Print the reply to a command, such as `ketamine-risks` or `crisis-resources uk`.
+    Command { name: String, argument: Option<String> },
+    /// Read one message per line on stdin; write one JSON object per line: crisis level, topics, reply.
+    Classify,
+    /// Validate a content file: a summary and exit 0, or every error and exit 1.
+    Check { path: Option<PathBuf> },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr, `warn` and up unless `RUST_LOG` says otherwise; they never carry message content.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let locale = cli.locale.as_deref();
+    let command = cli.command.unwrap_or(Command::Console);
+    if let Command::Check { path } = &command {
+        let path = path.as_deref().or(cli.responses.as_deref()).unwrap_or(Path::new(DEFAULT_RESPONSES));
+        return check(path);
+    }
+    let bot = Bot::new(load_catalog(cli.responses.as_deref())?);
+    let stdout = io::stdout();
+    match command {
+        Command::Console => {
+            let interactive = io::stdin().is_terminal();
+            console::run(&bot, locale, io::stdin().lock(), stdout.lock(), interactive)?;
+        }
+        Command::Ask { message } => {
+            if let Some(reply) = bot.respond(Incoming::Chat(&message), audience(locale)) {
+                writeln!(stdout.lock(), "{}", reply.to_plain_text())?;
+            }
+        }
+        Command::Command { name, argument } => {
+            let name = name.trim_start_matches(['/', '!']);
+            let incoming = Incoming::Command { name, argument: argument.as_deref() };
+            let reply = bot.respond(incoming, audience(locale)).with_context(|| {
+                format!("no command {name:?}; `{} {}` lists them", env!("CARGO_PKG_NAME"), "command ketamine")
+            })?;
+            writeln!(stdout.lock(), "{}", reply.to_plain_text())?;
+        }
+        Command::Classify => classify(&bot, locale, io::stdin().lock(), stdout.lock())?,
+        Command::Check { .. } => unreachable!("handled before the content is loaded"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn audience(locale: Option<&str>) -> Audience<'_> {
+    Audience { locale, command_prefix: "/" }
+}
+
+/// Loads `path`, or `./responses.toml`, or the built-in copy when neither is given nor present.
+fn load_catalog(path: Option<&Path>) -> anyhow::Result<Catalog> {
+    let default = Path::new(DEFAULT_RESPONSES);
+    let (name, text) = match path {
+        Some(path) => (path.display().to_string(), read(path)?),
+        None if default.exists() => (DEFAULT_RESPONSES.to_owned(), read(default)?),
+        None => ("built-in responses.toml".to_owned(), BUILT_IN_RESPONSES.to_owned()),
+    };
+    tracing::debug!(source = %name, "loading content");
+    Catalog::parse(&name, &text).map_err(|errors| anyhow::anyhow!("invalid content, the bot will not start:\n{errors}"))
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn check(path: &Path) -> anyhow::Result<ExitCode> {
+    let text = read(path)?;
+    match Catalog::parse(&path.display().to_string(), &text) {
+        Ok(catalog) => {
+            println!(
+                "{}: OK: {} topics, {} commands, {} crisis regions (hotlines last checked {})",
+                path.display(),
+                catalog.topics.len(),
+                catalog.topics.len() + 2,
+                catalog.crisis.regions.len(),
+                catalog.crisis.last_checked,
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{}: {} error(s)", path.display(), errors.0.len());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// One line of `classify` output.
+#[derive(Serialize)]
+struct Classification<'a> {
+    crisis: &'static str,
+    topics: Vec<&'a str>,
+    reply: Option<String>,
+}
+
+fn classify(bot: &Bot, locale: Option<&str>, input: impl BufRead, mut output: impl Write) -> anyhow::Result<()> {
+    for line in input.lines() {
+        let line = line?;
+        let outcome = bot.chat(&line, audience(locale));
+        let classification = Classification {
+            crisis: outcome.assessment.level.as_str(),
+            topics: outcome.topics.iter().map(|topic| topic.id.as_str()).collect(),
+            reply: outcome.reply.map(|reply| reply.to_plain_text()),
+        };
+        serde_json::to_writer(&mut output, &classification)?;
+        writeln!(output)?;
+    }
+    Ok(())
+}

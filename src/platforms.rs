@@ -1,0 +1,4 @@
+//! Adapters: each translates one platform's events into [`crate::Incoming`] and renders [`crate::Reply`] for it.
+//! They hold no product logic.
+
+pub mod console;

@@ -111,7 +111,7 @@ mod tests {
     #[test]
     fn a_question_gets_its_snippet_and_the_disclaimer() {
         let bot = bot();
-        let reply = chat(&bot, "what are the risks of microdosing ketamine?", US).expect("a reply");
+        let reply = chat(bot, "what are the risks of microdosing ketamine?", US).expect("a reply");
         assert!(reply.contains("Bladder Problems: Chronic ketamine use has been linked to serious bladder problems."));
         assert!(reply.ends_with(&bot.catalog().disclaimer));
         assert!(!reply.contains("988"), "no crisis text for a plain question");
@@ -121,14 +121,14 @@ mod tests {
     fn ordinary_chat_and_idioms_get_silence() {
         let bot = bot();
         for text in ["good morning", "this homework is killing me", "kill the process", "", "   "] {
-            assert_eq!(chat(&bot, text, US), None, "{text:?}");
+            assert_eq!(chat(bot, text, US), None, "{text:?}");
         }
     }
 
     #[test]
     fn the_writers_own_crisis_leads_with_resources_for_their_region() {
         let bot = bot();
-        let reply = chat(&bot, "I want to kill myself", Audience { locale: Some("en-GB"), ..US }).unwrap();
+        let reply = chat(bot, "I want to kill myself", Audience { locale: Some("en-GB"), ..US }).unwrap();
         assert!(reply.starts_with(&bot.catalog().crisis.self_title), "{reply}");
         assert!(reply.contains("116 123") && reply.contains("findahelpline.com") && !reply.contains("988"));
         assert!(reply.contains("emergency services") && reply.contains("not a clinician"));
@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn concern_for_someone_else_is_framed_for_helping() {
         let bot = bot();
-        let reply = chat(&bot, "my friend said she wants to kill herself", US).unwrap();
+        let reply = chat(bot, "my friend said she wants to kill herself", US).unwrap();
         assert!(reply.starts_with(&bot.catalog().crisis.third_party_title), "{reply}");
     }
 
@@ -193,9 +193,30 @@ mod tests {
     /// Messages built from pieces that reach every path: questions, crisis words, mass mentions, markup.
     fn message() -> impl Strategy<Value = String> {
         let pieces = prop::sample::select(vec![
-            "ketamine", "is ketamine legal?", "I want to kill myself", "my friend is suicidal", "suicide",
-            "@everyone", "@here", "<@123>", "<@&456>", "<#789>", "@room", "kms", "lol", "not", "?", "\u{200b}",
-            "k1ll", "myself", "risks", "microdosing", "**bold**", "`code`", "\n", "||spoiler||",
+            "ketamine",
+            "is ketamine legal?",
+            "I want to kill myself",
+            "my friend is suicidal",
+            "suicide",
+            "@everyone",
+            "@here",
+            "<@123>",
+            "<@&456>",
+            "<#789>",
+            "@room",
+            "kms",
+            "lol",
+            "not",
+            "?",
+            "\u{200b}",
+            "k1ll",
+            "myself",
+            "risks",
+            "microdosing",
+            "**bold**",
+            "`code`",
+            "\n",
+            "||spoiler||",
         ]);
         (prop::collection::vec(pieces, 0..8), any::<String>()).prop_map(|(pieces, noise)| {
             let mut text = pieces.join(" ");

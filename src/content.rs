@@ -100,9 +100,7 @@ impl CrisisContent {
         });
         let by_locale = || {
             let country = locale.and_then(country_of_locale)?;
-            self.regions
-                .iter()
-                .find(|region| region.countries.iter().any(|c| c.eq_ignore_ascii_case(country)))
+            self.regions.iter().find(|region| region.countries.iter().any(|c| c.eq_ignore_ascii_case(country)))
         };
         match by_request.or_else(by_locale) {
             Some(region) => vec![region],
@@ -113,10 +111,7 @@ impl CrisisContent {
 
 /// The country subtag of a BCP 47 locale such as `en-GB`, `fr_CA` or `zh-Hant-TW`.
 fn country_of_locale(locale: &str) -> Option<&str> {
-    locale
-        .split(['-', '_'])
-        .skip(1)
-        .find(|part| part.len() == 2 && part.chars().all(|c| c.is_ascii_alphabetic()))
+    locale.split(['-', '_']).skip(1).find(|part| part.len() == 2 && part.chars().all(|c| c.is_ascii_alphabetic()))
 }
 
 /// One problem in a content file, with its place.
@@ -332,9 +327,7 @@ impl Catalog {
     /// The topic with this id or command name, as typed after `/ketamine`.
     pub fn topic_by_name(&self, name: &str) -> Option<&Topic> {
         let name = name.trim().trim_start_matches(['/', '!']);
-        self.topics
-            .iter()
-            .find(|t| t.id.eq_ignore_ascii_case(name) || t.command.eq_ignore_ascii_case(name))
+        self.topics.iter().find(|t| t.id.eq_ignore_ascii_case(name) || t.command.eq_ignore_ascii_case(name))
     }
 }
 
@@ -636,9 +629,11 @@ mod tests {
 
     #[test]
     fn every_error_is_reported_not_just_the_first() {
-        let broken = RESPONSES
-            .replacen("command = \"ketamine-dosing\"", "command = \"Bad Name\"", 1)
-            .replacen(r"'\bcystitis\b'", r"'(('", 1);
+        let broken = RESPONSES.replacen("command = \"ketamine-dosing\"", "command = \"Bad Name\"", 1).replacen(
+            r"'\bcystitis\b'",
+            r"'(('",
+            1,
+        );
         let errors = Catalog::parse("broken.toml", &broken).unwrap_err().0;
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors[0].line < errors[1].line, "errors come in file order");
@@ -646,7 +641,11 @@ mod tests {
 
     #[test]
     fn fallback_regions_must_exist_and_dates_be_dates() {
-        assert_one_error("fallback_regions = [\"us\", \"gb\"]", "fallback_regions = [\"us\", \"xx\"]", "fallback region");
+        assert_one_error(
+            "fallback_regions = [\"us\", \"gb\"]",
+            "fallback_regions = [\"us\", \"xx\"]",
+            "fallback region",
+        );
         assert_one_error("last_checked = 2026-11-27", "last_checked = 2026-11-27T10:00:00", "must be a date");
     }
 

@@ -26,11 +26,11 @@ struct Cli {
     #[arg(long, global = true, value_name = "LOCALE")]
     locale: Option<String>,
     #[command(subcommand)]
-    command: Option<Command>,
+    command: Option<Mode>,
 }
 
 #[derive(Subcommand)]
-enum Command {
+enum Mode {
     /// Chat with the bot in the terminal (the default; also reads piped input).
     Console,
     /// Print exactly what the bot would send in reply to a chat message; nothing when it stays silent.
@@ -63,24 +63,24 @@ fn init_logging() {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let locale = cli.locale.as_deref();
-    let command = cli.command.unwrap_or(Command::Console);
-    if let Command::Check { path } = &command {
+    let command = cli.command.unwrap_or(Mode::Console);
+    if let Mode::Check { path } = &command {
         let path = path.as_deref().or(cli.responses.as_deref()).unwrap_or(Path::new(DEFAULT_RESPONSES));
         return check(path);
     }
     let bot = Bot::new(load_catalog(cli.responses.as_deref())?);
     let stdout = io::stdout();
     match command {
-        Command::Console => {
+        Mode::Console => {
             let interactive = io::stdin().is_terminal();
             console::run(&bot, locale, io::stdin().lock(), stdout.lock(), interactive)?;
         }
-        Command::Ask { message } => {
+        Mode::Ask { message } => {
             if let Some(reply) = bot.respond(Incoming::Chat(&message), audience(locale)) {
                 writeln!(stdout.lock(), "{}", reply.to_plain_text())?;
             }
         }
-        Command::Command { name, argument } => {
+        Mode::Command { name, argument } => {
             let name = name.trim_start_matches(['/', '!']);
             let incoming = Incoming::Command { name, argument: argument.as_deref() };
             let reply = bot.respond(incoming, audience(locale)).with_context(|| {
@@ -88,8 +88,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             writeln!(stdout.lock(), "{}", reply.to_plain_text())?;
         }
-        Command::Classify => classify(&bot, locale, io::stdin().lock(), stdout.lock())?,
-        Command::Check { .. } => unreachable!("handled before the content is loaded"),
+        Mode::Classify => classify(&bot, locale, io::stdin().lock(), stdout.lock())?,
+        Mode::Check { .. } => unreachable!("handled before the content is loaded"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -39,7 +39,8 @@ impl Matcher {
         if !self.subject.is_match(normalized) || !self.question.is_match(normalized) {
             return Vec::new();
         }
-        let mut topics: Vec<usize> = self.keywords.matches(normalized).iter().map(|p| self.topic_of_pattern[p]).collect();
+        let mut topics: Vec<usize> =
+            self.keywords.matches(normalized).iter().map(|p| self.topic_of_pattern[p]).collect();
         topics.dedup();
         topics
     }

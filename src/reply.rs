@@ -17,7 +17,10 @@ pub enum Section {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyKind {
     /// A topic snippet, with or without a crisis block or resources line.
-    Topic { id: String, crisis: CrisisLevel },
+    Topic {
+        id: String,
+        crisis: CrisisLevel,
+    },
     /// A crisis block or resources line with no snippet.
     Crisis(CrisisLevel),
     Help,
@@ -159,7 +162,8 @@ impl Composer<'_> {
         let catalog = self.catalog;
         let commands = catalog.topics.iter().map(|t| (&t.command, &t.description));
         let crisis = std::iter::once((&catalog.crisis.command, &catalog.crisis.description));
-        let items = commands.chain(crisis).map(|(command, description)| format!("{command_prefix}{command}: {description}"));
+        let items =
+            commands.chain(crisis).map(|(command, description)| format!("{command_prefix}{command}: {description}"));
         let sections = vec![
             Section::Heading(catalog.help.title.clone()),
             Section::Paragraph(catalog.help.intro.clone()),
@@ -203,7 +207,10 @@ impl Composer<'_> {
     fn hotlines(&self) -> Vec<String> {
         let several = self.regions.len() > 1;
         let lines = self.regions.iter().flat_map(|region| {
-            region.lines.iter().map(move |line| if several { format!("{} - {line}", region.name) } else { line.clone() })
+            region
+                .lines
+                .iter()
+                .map(move |line| if several { format!("{} - {line}", region.name) } else { line.clone() })
         });
         lines.chain(std::iter::once(self.catalog.crisis.directory.clone())).collect()
     }

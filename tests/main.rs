@@ -1,1 +1,3 @@
+//! All integration tests, linked into one binary (see `autotests = false` in Cargo.toml).
 
+mod cli;

@@ -27,7 +27,13 @@ pub fn parse_line(line: &str) -> Incoming<'_> {
 
 /// Reads lines from `input` until it ends and writes each reply to `output`. Interactive sessions get a
 /// prompt and a note when the bot stays silent; piped input gets replies only, separated by blank lines.
-pub fn run(bot: &Bot, locale: Option<&str>, input: impl BufRead, mut output: impl Write, interactive: bool) -> io::Result<()> {
+pub fn run(
+    bot: &Bot,
+    locale: Option<&str>,
+    input: impl BufRead,
+    mut output: impl Write,
+    interactive: bool,
+) -> io::Result<()> {
     let audience = Audience { locale, command_prefix: "/" };
     if interactive {
         let help = &bot.catalog().help.command;

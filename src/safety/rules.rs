@@ -332,7 +332,12 @@ mod tests {
     fn self_harm() {
         expect(
             CrisisLevel::SelfRisk,
-            &["I've been cutting myself again", "I want to hurt myself", "I started self harming", "i cut myself when i'm sad"],
+            &[
+                "I've been cutting myself again",
+                "I want to hurt myself",
+                "I started self harming",
+                "i cut myself when i'm sad",
+            ],
         );
     }
 

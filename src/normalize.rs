@@ -16,11 +16,21 @@ use unicode_normalization::UnicodeNormalization;
 /// Normalises `text`; see the module documentation for the normal form.
 pub fn normalize(text: &str) -> String {
     let mut chars = Vec::with_capacity(text.len());
+    let mut previous_lower = false;
+    let mut push = |c: char, chars: &mut Vec<char>| {
+        // Pasted text loses its spaces where a title meets a body ("kill myselfI tried"): a capital right after
+        // a small letter starts a new word.
+        if c.is_uppercase() && previous_lower {
+            chars.push(' ');
+        }
+        previous_lower = c.is_lowercase();
+        chars.extend(c.to_lowercase());
+    };
     if text.is_ascii() {
-        chars.extend(text.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        text.chars().for_each(|c| push(c, &mut chars));
     } else {
         let visible = text.nfkd().filter(|&c| !is_combining_mark(c) && !is_invisible(c));
-        chars.extend(visible.flat_map(char::to_lowercase));
+        visible.for_each(|c| push(c, &mut chars));
     }
     chars.retain(|&c| !is_apostrophe(c));
 
@@ -173,7 +183,9 @@ fn tokenize(chars: &[char]) -> Vec<Token> {
         } else {
             index += 1;
             if !c.is_whitespace() {
-                let spaced = chars.get(index).is_none_or(|next| !is_word_char(*next));
+                // Sentence punctuation always ends a word; a hyphen or slash between letters keeps them together.
+                let spaced = matches!(c, '.' | ',' | ';' | '?' | '!')
+                    || chars.get(index).is_none_or(|next| !is_word_char(*next));
                 tokens.push(Token::Mark(c, spaced));
             }
         }
@@ -222,8 +234,10 @@ mod tests {
             ("  lots\tof\n\nspace  ", "lots of space"),
             ("I'm a person", "im a person"),
             ("a b", "a b"),
+            ("I just want to die.Nobody cares", "i just want to die. nobody cares"),
+            ("kill myselfI tried", "kil myself i tried"),
             ("self-harm, long-term", "self-harm, long-term"),
-            ("wait...what", "wait.what"),
+            ("wait...what", "wait. what"),
         ];
         for (input, expected) in cases {
             assert_eq!(normalize(input), expected, "input {input:?}");

@@ -127,9 +127,7 @@ impl Detector {
             return decision;
         }
         let vetoes = self.vetoes(normalized);
-        let levity = std::cell::OnceCell::new();
         let distress = std::cell::OnceCell::new();
-        let levity = || *levity.get_or_init(|| self.levity.is_match(normalized));
         let distress = || *distress.get_or_init(|| self.distress.is_match(normalized));
         let mut strongest_vetoed = (CrisisLevel::None, None);
         for rule in fired.iter() {
@@ -143,7 +141,9 @@ impl Detector {
                     Some("negation.before")
                 } else if let Some(missing) = match self.trigger_strengths[rule] {
                     Strength::Strong => None,
-                    Strength::Ambiguous => (levity() && !distress()).then_some("hyperbole.levity"),
+                    Strength::Ambiguous => {
+                        (self.levity_near(normalized, hit.range()) && !distress()).then_some("hyperbole.levity")
+                    }
                     Strength::Weak => (!distress()).then_some("weak.without-distress"),
                 } {
                     Some(missing)
@@ -167,6 +167,19 @@ impl Detector {
             decision.exception = strongest_vetoed.1;
         }
         decision
+    }
+
+    /// Whether a joke or hyperbole cue stands close to a hit.
+    fn levity_near(&self, normalized: &str, hit: Range<usize>) -> bool {
+        let mut start = hit.start.saturating_sub(rules::LEVITY_REACH);
+        while !normalized.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = (hit.end + rules::LEVITY_REACH).min(normalized.len());
+        while !normalized.is_char_boundary(end) {
+            end += 1;
+        }
+        self.levity.is_match(&normalized[start..end])
     }
 
     /// Whether the last few words before a hit, in its clause, negate it.

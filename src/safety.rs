@@ -87,7 +87,7 @@ pub struct Detector {
     trigger_strengths: Vec<rules::Strength>,
     negation: Regex,
     levity: Regex,
-    distress: Regex,
+    distress: RegexSet,
     exceptions: Table,
     exception_scopes: Vec<&'static [CrisisLevel]>,
 }
@@ -100,7 +100,7 @@ impl Default for Detector {
             trigger_strengths: rules::TRIGGERS.iter().map(|rule| rule.strength).collect(),
             negation: compiled(rules::NEGATION),
             levity: compiled(rules::LEVITY),
-            distress: compiled(rules::DISTRESS),
+            distress: RegexSet::new(rules::DISTRESS.iter().map(|p| compile_pattern(p))).expect("valid patterns"),
             exceptions: Table::new(rules::EXCEPTIONS.iter().map(|rule| (rule.id, rule.pattern))),
             exception_scopes: rules::EXCEPTIONS.iter().map(|rule| rule.vetoes).collect(),
         }
@@ -123,12 +123,17 @@ impl Detector {
     pub fn assess(&self, normalized: &str) -> Assessment {
         let mut decision = Assessment { level: CrisisLevel::None, rule: None, exception: None };
         let fired = self.triggers.set.matches(normalized);
+        let distress_signs = std::cell::OnceCell::new();
+        let distress_signs = || *distress_signs.get_or_init(|| self.distress.matches(normalized).iter().count());
         if !fired.matched_any() {
+            if self.distress.is_match(normalized) && distress_signs() >= rules::MANY_DISTRESS_SIGNS {
+                decision.level = CrisisLevel::SelfRisk;
+                decision.rule = Some("self.distress.many-signs");
+            }
             return decision;
         }
         let vetoes = self.vetoes(normalized);
-        let distress = std::cell::OnceCell::new();
-        let distress = || *distress.get_or_init(|| self.distress.is_match(normalized));
+        let distress = || distress_signs() > 0;
         let mut strongest_vetoed = (CrisisLevel::None, None);
         for rule in fired.iter() {
             let level = self.trigger_levels[rule];

@@ -37,9 +37,26 @@ pub(super) const LEVITY_REACH: usize = 60;
 /// within [`LEVITY_REACH`] bytes of the hit.
 pub(super) const LEVITY: &str = r"\b(lol|lmao|lmfao|rofl|haha[ha]*|hehe[he]*|jk|jking|xd|omg|omfg|bruh|literally|lowkey|ngl|makes me|made me|making me|every ?time|when i see|looking at|watching|listening to|this (song|game|show|movie|video|episode|post|tweet|class|homework|lag))\b|😂|🤣|💀|🙃|😆";
 
-/// Signs that the writer is in distress: they keep an ambiguous phrase standing next to levity, and let a weak
-/// phrase stand.
-pub(super) const DISTRESS: &str = r"\bi (have|got|suffer from|struggle with|deal with|am dealing with|battle|live with)( [a-z]+){0,2} (depression|anxiety|ptsd|bpd|bipolar)\b|\b(i'm|i am|i feel|i felt|feeling|i've been|i have been|been|i'm just|i get|i got|i was) ([a-z]+ ){0,3}(depressed|hopeless|worthless|useless|alone|lonely|empty|numb|lost|broken|exhausted|tired|done|a burden|a failure|a disappointment|suffering|struggling|miserable|in pain|trapped|desperate|overwhelmed)\b|\b(my|the) (depression|anxiety|pain|loneliness|suffering|ptsd|bpd|trauma)\b|\bi (hate|can't stand|despise) (myself|my life|living|being alive|who i am)\b|\bcan't (take|do|handle) (it|this|this life|any of this) any ?more\b|\b(no one|nobody|noone) (cares|would care|loves me|would miss me|would notice)\b|\b(i )?(just )?(give up|gave up)\b|\b(no|any) (hope|point|reason) (left|anymore|to live)\b|\bno way out\b|\bhelp me\b|\bi can't (go on|keep going|do this)\b|\bdon't care (anymore|any more)\b|\b(i'm|im|i am) (such )?a (mess|failure|disappointment|loser|burden)\b|\bso much pain\b|\b(crying|cry|cried) (every|all|myself|again)\b";
+/// Signs that the writer is in distress, one family each: a weak phrase stands when one of them shows, and
+/// [`MANY_DISTRESS_SIGNS`] of them together count as the writer's own crisis even without a crisis phrase.
+pub(super) const DISTRESS: &[&str] = &[
+    r"\bi (have|got|suffer from|struggle with|deal with|am dealing with|battle|live with)( [a-z]+){0,2} (depression|anxiety|ptsd|bpd|bipolar)\b|\b(my|the) (depression|anxiety|ptsd|bpd|trauma)\b",
+    r"\b(i'm|i am|i feel|i felt|feeling|i've been|i have been|been|i'm just|i get|i got|i was) ([a-z]+ ){0,3}(depressed|hopeless|worthless|useless|empty|numb|broken|miserable|trapped|desperate|overwhelmed)\b",
+    r"\b(i'm|i am|i feel|feeling|i've been|been|i'm just|i was) ([a-z]+ ){0,3}(alone|lonely|isolated)\b|\b(my|the) loneliness\b",
+    r"\b(i'm|i am|i feel|i've been|been|i'm just) ([a-z]+ ){0,3}(exhausted|tired|done|suffering|struggling|in pain|lost)\b|\b(my|the|this|so much) (pain|suffering)\b",
+    r"\bi (hate|can't stand|despise|loathe) (myself|my life|living|being alive|who i am|everything about me)\b",
+    r"\bcan't (take|do|handle|bear) (it|this|this life|any of this|life) any ?more\b|\bi can't (go on|keep going|do this)\b",
+    r"\b(no one|nobody|noone) (cares|would care|loves me|would miss me|would notice|understands)\b",
+    r"\b(give up|gave up|giving up)\b",
+    r"\b(no|any|lost all|lost) (hope|point|reason|motivation)( left| anymore| to live)?\b|\bno way out\b|\bpointless\b|\bmeaningless\b",
+    r"\bhelp me\b|\bneed help\b",
+    r"\bdon't (care|feel anything) (anymore|any more)\b",
+    r"\b(i'm|im|i am|i feel like) (such )?(a|the) (mess|failure|disappointment|loser|burden|problem)\b",
+    r"\b(crying|cry|cried) (every|all|myself|again)\b|\bcan't stop crying\b",
+];
+
+/// How many distress families make a crisis on their own.
+pub(super) const MANY_DISTRESS_SIGNS: usize = 3;
 
 /// A pattern that vetoes the hits it overlaps, at the levels it names.
 pub(super) struct Exception {

@@ -10,6 +10,20 @@
 //! - [`reply`]: [`Reply`] (crisis block, snippet, disclaimer) and the [`Render`] trait adapters implement.
 //! - [`bot`]: [`Bot::respond`], the pure function from an incoming message or command to a reply.
 //!
+//! ```
+//! use ketamine_info_bot::{Audience, Bot, Catalog, CrisisLevel, Incoming};
+//!
+//! let catalog = Catalog::parse("responses.toml", include_str!("../responses.toml")).expect("valid content");
+//! let bot = Bot::new(catalog);
+//! let audience = Audience { locale: Some("en-GB"), command_prefix: "/" };
+//!
+//! let reply = bot.respond(Incoming::Chat("is ketamine legal?"), audience).expect("a question gets an answer");
+//! assert!(reply.to_plain_text().ends_with(&bot.catalog().disclaimer));
+//!
+//! assert!(bot.respond(Incoming::Chat("good morning"), audience).is_none());
+//! assert_eq!(bot.chat("I want to kill myself", audience).assessment.level, CrisisLevel::SelfRisk);
+//! ```
+//!
 //! The binary (`src/main.rs`) adds the command line, and `src/platforms/` the adapters that only translate:
 //! console, Discord and Matrix.
 

@@ -28,7 +28,9 @@
 //! console, Discord and Matrix.
 
 pub mod bot;
+pub mod config;
 pub mod content;
+pub mod cooldown;
 pub mod matching;
 pub mod normalize;
 pub mod platforms;

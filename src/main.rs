@@ -25,6 +25,9 @@ struct Cli {
     /// The member's locale (en-US, en-GB, en-AU, fr-CA, ...), which picks the crisis lines.
     #[arg(long, global = true, value_name = "LOCALE")]
     locale: Option<String>,
+    /// Operator settings file (TOML); the environment overrides it.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Mode>,
 }
@@ -41,11 +44,25 @@ enum Mode {
     Classify,
     /// Validate a content file: a summary and exit 0, or every error and exit 1.
     Check { path: Option<PathBuf> },
+    /// Run on Discord. The token comes from DISCORD_TOKEN or DISCORD_TOKEN_FILE, never from a flag.
+    #[cfg(feature = "discord")]
+    Discord {
+        /// Send every REST call to this proxy (such as twilight-http-proxy), which then owns rate limiting.
+        #[arg(long, value_name = "URL")]
+        api_url: Option<String>,
+        /// Run without the privileged Message Content intent: slash commands only, no chat replies.
+        #[arg(long)]
+        commands_only: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    #[cfg(feature = "discord")]
+    let on_platform = matches!(cli.command, Some(Mode::Discord { .. }));
+    #[cfg(not(feature = "discord"))]
+    let on_platform = false;
+    init_logging(if on_platform { "info" } else { "warn" });
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -55,9 +72,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr, `warn` and up unless `RUST_LOG` says otherwise; they never carry message content.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+/// Logs go to stderr, `warn` and up for terminal commands and `info` for platforms unless `RUST_LOG` says
+/// otherwise; they never carry message content.
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).init();
 }
 
@@ -89,6 +107,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             writeln!(stdout.lock(), "{}", reply.to_plain_text())?;
         }
         Mode::Classify => classify(&bot, locale, io::stdin().lock(), stdout.lock())?,
+        #[cfg(feature = "discord")]
+        Mode::Discord { api_url, commands_only } => {
+            let file = config_file(cli.config.as_deref())?;
+            let env = |name: &str| std::env::var(name).ok();
+            let settings = ketamine_info_bot::config::DiscordSettings::resolve(&file, &env, api_url, commands_only)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let bot = std::sync::Arc::new(bot);
+            runtime.block_on(ketamine_info_bot::platforms::discord::run(bot, settings, shutdown_signal()))?;
+        }
         Mode::Check { .. } => unreachable!("handled before the content is loaded"),
     }
     Ok(ExitCode::SUCCESS)
@@ -108,6 +135,26 @@ fn load_catalog(path: Option<&Path>) -> anyhow::Result<Catalog> {
     };
     tracing::debug!(source = %name, "loading content");
     Catalog::parse(&name, &text).map_err(|errors| anyhow::anyhow!("invalid content, the bot will not start:\n{errors}"))
+}
+
+/// The operator's settings file, or empty settings when none is given.
+#[cfg(feature = "discord")]
+fn config_file(path: Option<&Path>) -> anyhow::Result<ketamine_info_bot::config::ConfigFile> {
+    match path {
+        Some(path) => Ok(ketamine_info_bot::config::ConfigFile::parse(&path.display().to_string(), &read(path)?)?),
+        None => Ok(Default::default()),
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+#[cfg(feature = "discord")]
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM can be watched");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {

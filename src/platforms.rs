@@ -2,3 +2,5 @@
 //! They hold no product logic.
 
 pub mod console;
+#[cfg(feature = "discord")]
+pub mod discord;

@@ -1,0 +1,256 @@
+//! Operator settings: an optional config file (`--config bot.toml`), overridden by the environment.
+//! Secrets come from the environment or from a file named there, never from the command line, and a
+//! [`Secret`] prints as `<redacted>` wherever it is formatted.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A token or password. Its `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for the one call that sends it to the platform.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {message}")]
+    File { file: String, message: String },
+    #[error("{name} is not set (nor {name}_FILE): {why}")]
+    Missing { name: &'static str, why: &'static str },
+    #[error("cannot read the file named by {name}: {path}: {source}")]
+    SecretFile { name: String, path: PathBuf, source: std::io::Error },
+    #[error("{name}={value:?}: {problem}")]
+    Invalid { name: &'static str, value: String, problem: &'static str },
+}
+
+/// The config file. Every section and key is optional; unknown keys are errors, so typos are caught.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub discord: DiscordFile,
+    #[serde(default)]
+    pub cooldowns: CooldownFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordFile {
+    pub token_file: Option<PathBuf>,
+    pub guild_id: Option<u64>,
+    pub api_url: Option<String>,
+    pub commands_only: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CooldownFile {
+    pub faq_seconds: Option<u64>,
+    pub crisis_seconds: Option<u64>,
+}
+
+impl ConfigFile {
+    pub fn parse(file: &str, text: &str) -> Result<ConfigFile, ConfigError> {
+        toml::from_str(text).map_err(|error| {
+            let line = error.span().map_or(1, |span| text[..span.start].matches('\n').count() + 1);
+            ConfigError::File { file: format!("{file}:{line}"), message: error.message().trim().to_owned() }
+        })
+    }
+}
+
+/// How the environment is read: `std::env::var` in the binary, a map in tests.
+pub trait Environment {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+impl<F: Fn(&str) -> Option<String>> Environment for F {
+    fn get(&self, name: &str) -> Option<String> {
+        self(name).filter(|value| !value.is_empty())
+    }
+}
+
+/// Reads a secret from `NAME`, else from the file named by `NAME_FILE`, else from `file_fallback`.
+/// Surrounding white space (a trailing newline in a secrets file) is dropped.
+pub fn secret(
+    env: &impl Environment,
+    name: &str,
+    file_fallback: Option<&PathBuf>,
+) -> Result<Option<Secret>, ConfigError> {
+    if let Some(value) = env.get(name) {
+        return Ok(Some(Secret::new(value.trim())));
+    }
+    let file_variable = format!("{name}_FILE");
+    let path = match env.get(&file_variable) {
+        Some(path) => PathBuf::from(path),
+        None => match file_fallback {
+            Some(path) => path.clone(),
+            None => return Ok(None),
+        },
+    };
+    let value = std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
+        name: file_variable,
+        path: path.clone(),
+        source,
+    })?;
+    Ok(Some(Secret::new(value.trim())))
+}
+
+/// Everything the Discord adapter needs to run.
+#[derive(Debug)]
+pub struct DiscordSettings {
+    pub token: Secret,
+    /// Register commands to this server only (instant, for testing); otherwise globally.
+    pub guild_id: Option<u64>,
+    /// Send every REST call to this proxy, which then owns rate limiting.
+    pub api_url: Option<String>,
+    /// Run without the Message Content intent: slash commands only, no chat replies.
+    pub commands_only: bool,
+    pub cooldowns: CooldownSettings,
+}
+
+impl DiscordSettings {
+    /// File values, overridden by the environment, overridden by command-line flags.
+    pub fn resolve(
+        file: &ConfigFile,
+        env: &impl Environment,
+        api_url_flag: Option<String>,
+        commands_only_flag: bool,
+    ) -> Result<DiscordSettings, ConfigError> {
+        let token = secret(env, "DISCORD_TOKEN", file.discord.token_file.as_ref())?.ok_or(ConfigError::Missing {
+            name: "DISCORD_TOKEN",
+            why: "the Discord adapter needs the bot token (run `console` to try the bot without one)",
+        })?;
+        let guild_id = match env.get("DISCORD_GUILD_ID") {
+            Some(value) => Some(value.parse().map_err(|_| ConfigError::Invalid {
+                name: "DISCORD_GUILD_ID",
+                value,
+                problem: "expected a numeric server id",
+            })?),
+            None => file.discord.guild_id,
+        };
+        Ok(DiscordSettings {
+            token,
+            guild_id,
+            api_url: api_url_flag.or_else(|| env.get("DISCORD_API_URL")).or_else(|| file.discord.api_url.clone()),
+            commands_only: commands_only_flag || file.discord.commands_only.unwrap_or(false),
+            cooldowns: CooldownSettings::resolve(&file.cooldowns, env)?,
+        })
+    }
+}
+
+/// The reply cooldowns: FAQ per topic and channel, crisis per person and channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CooldownSettings {
+    pub faq: Duration,
+    pub crisis: Duration,
+}
+
+impl CooldownSettings {
+    pub const DEFAULT: CooldownSettings =
+        CooldownSettings { faq: Duration::from_secs(10 * 60), crisis: Duration::from_secs(30 * 60) };
+
+    pub fn resolve(file: &CooldownFile, env: &impl Environment) -> Result<CooldownSettings, ConfigError> {
+        let seconds = |name: &'static str, from_file: Option<u64>, default: Duration| match env.get(name) {
+            Some(value) => value.parse().map(Duration::from_secs).map_err(|_| ConfigError::Invalid {
+                name,
+                value,
+                problem: "expected a whole number of seconds",
+            }),
+            None => Ok(from_file.map_or(default, Duration::from_secs)),
+        };
+        Ok(CooldownSettings {
+            faq: seconds("FAQ_COOLDOWN_SECONDS", file.faq_seconds, Self::DEFAULT.faq)?,
+            crisis: seconds("CRISIS_COOLDOWN_SECONDS", file.crisis_seconds, Self::DEFAULT.crisis)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(format!("{secret:?} {secret}"), "<redacted> <redacted>");
+        assert_eq!(secret.expose(), "hunter2");
+    }
+
+    #[test]
+    fn a_secret_comes_from_the_variable_then_its_file() {
+        let path = std::env::temp_dir().join(format!("kib-secret-{}", std::process::id()));
+        std::fs::write(&path, "from-file\n").unwrap();
+        let path_text = path.to_str().unwrap();
+        let from_var = secret(&env(&[("TOKEN", "from-var"), ("TOKEN_FILE", path_text)]), "TOKEN", None).unwrap();
+        assert_eq!(from_var.unwrap().expose(), "from-var");
+        let from_file = secret(&env(&[("TOKEN_FILE", path_text)]), "TOKEN", None).unwrap();
+        assert_eq!(from_file.unwrap().expose(), "from-file");
+        let fallback = secret(&env(&[]), "TOKEN", Some(&path)).unwrap();
+        assert_eq!(fallback.unwrap().expose(), "from-file");
+        assert!(secret(&env(&[]), "TOKEN", None).unwrap().is_none());
+        let missing = secret(&env(&[("TOKEN_FILE", "/nonexistent/token")]), "TOKEN", None).unwrap_err();
+        assert!(missing.to_string().contains("TOKEN_FILE") && missing.to_string().contains("/nonexistent/token"));
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        let file = ConfigFile::parse("bot.toml", "[cooldowns]\nfaq_seconds = 60\ncrisis_seconds = 120\n").unwrap();
+        let from_file = CooldownSettings::resolve(&file.cooldowns, &env(&[])).unwrap();
+        assert_eq!(from_file, CooldownSettings { faq: Duration::from_secs(60), crisis: Duration::from_secs(120) });
+        let overridden = CooldownSettings::resolve(&file.cooldowns, &env(&[("FAQ_COOLDOWN_SECONDS", "5")])).unwrap();
+        assert_eq!(overridden.faq, Duration::from_secs(5));
+        assert_eq!(CooldownSettings::resolve(&CooldownFile::default(), &env(&[])).unwrap(), CooldownSettings::DEFAULT);
+        assert!(CooldownSettings::resolve(&file.cooldowns, &env(&[("FAQ_COOLDOWN_SECONDS", "soon")])).is_err());
+    }
+
+    #[test]
+    fn discord_settings_layer_file_environment_and_flags() {
+        let file = ConfigFile::parse("bot.toml", "[discord]\nguild_id = 1\napi_url = \"http://file\"\n").unwrap();
+        let env_only = env(&[("DISCORD_TOKEN", "t0ken"), ("DISCORD_GUILD_ID", "2")]);
+        let settings = DiscordSettings::resolve(&file, &env_only, None, false).unwrap();
+        assert_eq!((settings.guild_id, settings.api_url.as_deref()), (Some(2), Some("http://file")));
+        assert!(!format!("{settings:?}").contains("t0ken"), "the token never prints");
+        let flagged = DiscordSettings::resolve(&file, &env_only, Some("http://flag".into()), true).unwrap();
+        assert_eq!(flagged.api_url.as_deref(), Some("http://flag"));
+        assert!(flagged.commands_only);
+        let missing = DiscordSettings::resolve(&file, &env(&[]), None, false).unwrap_err();
+        assert!(missing.to_string().contains("DISCORD_TOKEN"));
+    }
+
+    #[test]
+    fn config_file_errors_name_the_line() {
+        let error = ConfigFile::parse("bot.toml", "[discord]\nguild = 1\n").unwrap_err();
+        assert!(error.to_string().starts_with("bot.toml:2:") && error.to_string().contains("guild"), "{error}");
+    }
+}

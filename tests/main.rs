@@ -1,3 +1,6 @@
 //! All integration tests, linked into one binary (see `autotests = false` in Cargo.toml).
 
 mod cli;
+#[cfg(feature = "discord")]
+mod discord;
+mod support;

@@ -1,0 +1,388 @@
+//! The Discord adapter against a fake Discord on loopback: every behaviour of the adapter, with every request
+//! body checked against Discord's OpenAPI spec and limits.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ketamine_info_bot::config::{CooldownSettings, DiscordSettings, Secret};
+use ketamine_info_bot::platforms::discord::{self, DiscordError};
+use ketamine_info_bot::{Bot, Catalog};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::support::discord_contract::assert_valid;
+use crate::support::fake_discord::{
+    guild_create, interaction_create, message_create, FakeDiscord, OnIdentify, Request,
+};
+
+const TOKEN: &str = "test-token";
+const WAIT: Duration = Duration::from_secs(20);
+/// How long to watch for a reply that must not come.
+const QUIET: Duration = Duration::from_millis(400);
+
+fn bot() -> Arc<Bot> {
+    let content = include_str!("../responses.toml");
+    Arc::new(Bot::new(Catalog::parse("responses.toml", content).expect("valid content")))
+}
+
+fn disclaimer() -> String {
+    bot().catalog().disclaimer.clone()
+}
+
+struct Running {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), DiscordError>>,
+}
+
+impl Running {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let result = tokio::time::timeout(WAIT, self.task).await.expect("the bot stops").expect("no panic");
+        result.expect("a clean stop");
+    }
+}
+
+fn settings(fake: &FakeDiscord, guild_id: Option<u64>) -> DiscordSettings {
+    DiscordSettings {
+        token: Secret::new(TOKEN),
+        guild_id,
+        api_url: Some(fake.rest_url.clone()),
+        commands_only: false,
+        cooldowns: CooldownSettings::DEFAULT,
+    }
+}
+
+fn start(settings: DiscordSettings) -> Running {
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(discord::run(bot(), settings, async {
+        let _ = stopped.await;
+    }));
+    Running { stop, task }
+}
+
+async fn ready_bot(guild_id: Option<u64>) -> (FakeDiscord, Running) {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let running = start(settings(&fake, guild_id));
+    fake.wait_until_ready().await;
+    (fake, running)
+}
+
+fn is_reply_to(request: &Request, message_id: &str) -> bool {
+    request.method == "POST"
+        && request.path.ends_with("/messages")
+        && request.body["message_reference"]["message_id"].as_str() == Some(message_id)
+}
+
+fn replies_to(fake: &FakeDiscord, message_id: &str) -> Vec<Request> {
+    fake.requests().into_iter().filter(|r| is_reply_to(r, message_id)).collect()
+}
+
+/// Sends a chat message and returns the bot's reply to it.
+async fn say(fake: &FakeDiscord, channel: &str, author: &str, content: &str) -> Request {
+    let id = fake.next_id();
+    fake.dispatch("MESSAGE_CREATE", message_create(&id, channel, author, content));
+    fake.wait_for(WAIT, |r| is_reply_to(r, &id)).await
+}
+
+/// Sends a chat message and asserts that the bot stays silent.
+async fn say_expecting_silence(fake: &FakeDiscord, message: Value) {
+    let id = message["id"].as_str().unwrap().to_owned();
+    fake.dispatch("MESSAGE_CREATE", message);
+    tokio::time::sleep(QUIET).await;
+    assert!(replies_to(fake, &id).is_empty(), "the bot answered message {id}");
+}
+
+/// Runs a slash command and returns the interaction callback.
+async fn run_command(fake: &FakeDiscord, name: &str, options: Value, locale: &str) -> Request {
+    let id = fake.next_id();
+    fake.dispatch("INTERACTION_CREATE", interaction_create(&id, 2, name, options, locale));
+    let path = format!("/interactions/{id}/");
+    fake.wait_for(WAIT, |r| r.path.starts_with(&path)).await
+}
+
+fn content(request: &Request) -> &str {
+    request.body["content"].as_str().or(request.body["data"]["content"].as_str()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registers_every_command_with_one_bulk_overwrite() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    let registration = fake.wait_until_ready().await;
+    assert_eq!(registration.path, "/applications/1000/guilds/500/commands");
+    let names: Vec<&str> = registration.body.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let catalog = bot();
+    for topic in &catalog.catalog().topics {
+        let command = registration.body.as_array().unwrap().iter().find(|c| c["name"] == topic.command.as_str());
+        assert_eq!(command.expect("registered")["description"], topic.description.as_str());
+    }
+    assert!(names.contains(&"ketamine") && names.contains(&"crisis-resources") && names.contains(&"ketamine-risks"));
+    let puts = fake.requests().into_iter().filter(|r| r.method == "PUT").count();
+    assert_eq!(puts, 1, "one bulk overwrite");
+    running.stop().await;
+    assert_valid(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registers_globally_without_a_server_id() {
+    let (fake, running) = ready_bot(None).await;
+    assert_eq!(fake.wait_until_ready().await.path, "/applications/1000/commands");
+    running.stop().await;
+    assert_valid(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_slash_command_answers_with_the_disclaimer_last() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    let catalog = bot();
+    let disclaimer = disclaimer();
+    for topic in &catalog.catalog().topics {
+        let callback = run_command(&fake, &topic.command, json!([]), "en-US").await;
+        assert_eq!(callback.body["type"], 4);
+        let text = content(&callback);
+        assert!(text.contains(topic.body.lines().last().unwrap().trim_start_matches("- ")), "{text}");
+        assert!(text.ends_with(&disclaimer));
+        assert_eq!(callback.body["data"]["flags"].as_u64().unwrap_or(0) & 64, 0, "public unless asked");
+    }
+    let help = run_command(&fake, "ketamine", json!([]), "en-US").await;
+    assert!(content(&help).contains("/ketamine-bladder") && content(&help).ends_with(&disclaimer));
+    let picked =
+        run_command(&fake, "ketamine", json!([{"name": "topic", "type": 3, "value": "legal-status"}]), "en-US").await;
+    assert!(content(&picked).contains("Schedule III"));
+    running.stop().await;
+    assert_valid(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crisis_resources_follow_the_members_locale_or_the_chosen_region() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    let uk = run_command(&fake, "crisis-resources", json!([]), "en-GB").await;
+    assert!(content(&uk).contains("116 123") && !content(&uk).contains("988"), "{}", content(&uk));
+    let unknown = run_command(&fake, "crisis-resources", json!([]), "de").await;
+    assert!(content(&unknown).contains("988") && content(&unknown).contains("116 123"));
+    assert!(content(&unknown).contains("findahelpline.com"));
+    let chosen =
+        run_command(&fake, "crisis-resources", json!([{"name": "region", "type": 3, "value": "au"}]), "en-US").await;
+    assert!(content(&chosen).contains("13 11 14") && content(&chosen).ends_with(&disclaimer()));
+    running.stop().await;
+    assert_valid(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_private_option_makes_the_reply_ephemeral() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    let callback =
+        run_command(&fake, "ketamine-legal", json!([{"name": "private", "type": 5, "value": true}]), "en-US").await;
+    assert_eq!(callback.body["data"]["flags"], 64);
+    running.stop().await;
+    assert_valid(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn autocomplete_offers_at_most_25_topics_filtered_by_what_is_typed() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    let id = fake.next_id();
+    let options = json!([{"name": "topic", "type": 3, "value": "blad", "focused": true}]);
+    fake.dispatch("INTERACTION_CREATE", interaction_create(&id, 4, "ketamine", options, "en-US"));
+    let callback = fake.wait_for(WAIT, |r| r.path.starts_with(&format!("/interactions/{id}/"))).await;
+    assert_eq!(callback.body["type"], 8);
+    assert_eq!(
+        callback.body["data"]["choices"],
+        json!([{"name": "Bladder problems linked to chronic ketamine use", "value": "bladder-problems"}])
+    );
+
+    let id = fake.next_id();
+    let options = json!([{"name": "topic", "type": 3, "value": "", "focused": true}]);
+    fake.dispatch("INTERACTION_CREATE", interaction_create(&id, 4, "ketamine", options, "en-US"));
+    let everything = fake.wait_for(WAIT, |r| r.path.starts_with(&format!("/interactions/{id}/"))).await;
+    let count = everything.body["data"]["choices"].as_array().unwrap().len();
+    assert_eq!(count, bot().catalog().topics.len().min(25));
+    running.stop().await;
+    assert_valid(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn questions_get_a_reply_to_the_message_and_chatter_gets_silence() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    let reply = say(&fake, "600", "42", "is ketamine legal in the US?").await;
+    assert_eq!(reply.path, "/channels/600/messages");
+    assert!(content(&reply).contains("Schedule III") && content(&reply).ends_with(&disclaimer()));
+    assert_eq!(reply.body["message_reference"]["channel_id"], "600");
+    for chatter in ["good morning everyone", "this homework is killing me", "kill the process", "I'm dying to see it"] {
+        say_expecting_silence(&fake, message_create(&fake.next_id(), "600", "42", chatter)).await;
+    }
+    running.stop().await;
+    assert_valid(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crisis_replies_for_self_someone_else_and_mentions_use_the_servers_locale() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    fake.dispatch("GUILD_CREATE", guild_create("500", "en-GB"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let catalog = bot();
+    let crisis = &catalog.catalog().crisis;
+
+    let own = say(&fake, "601", "1", "I want to kill myself").await;
+    assert!(content(&own).starts_with(&format!("**{}**", crisis.self_title)), "{}", content(&own));
+    assert!(content(&own).contains("116 123") && !content(&own).contains("988"), "server locale en-GB");
+
+    let friend = say(&fake, "601", "2", "my friend said she wants to kill herself").await;
+    assert!(content(&friend).starts_with(&format!("**{}**", crisis.third_party_title)));
+
+    let mention = say(&fake, "601", "3", "does ketamine help with suicidal ideation?").await;
+    assert!(content(&mention).contains(&crisis.mention) && !content(&mention).contains(&crisis.self_title));
+    for reply in [&own, &friend, &mention] {
+        assert!(content(reply).ends_with(&catalog.catalog().disclaimer));
+    }
+    running.stop().await;
+    assert_valid(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bots_webhooks_and_itself_are_ignored() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    let mut from_bot = message_create(&fake.next_id(), "602", "77", "I want to kill myself");
+    from_bot["author"]["bot"] = json!(true);
+    say_expecting_silence(&fake, from_bot).await;
+    let mut from_webhook = message_create(&fake.next_id(), "602", "78", "is ketamine legal?");
+    from_webhook["webhook_id"] = json!("990");
+    say_expecting_silence(&fake, from_webhook).await;
+    let mut from_itself = message_create(&fake.next_id(), "602", "1000", "is ketamine legal?");
+    from_itself["author"]["username"] = json!("testbot");
+    say_expecting_silence(&fake, from_itself).await;
+    running.stop().await;
+    assert_valid(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faq_and_crisis_cooldowns() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    say(&fake, "603", "1", "is ketamine legal?").await;
+    say_expecting_silence(&fake, message_create(&fake.next_id(), "603", "2", "is ketamine legal though?")).await;
+    say(&fake, "604", "2", "is ketamine legal?").await; // another channel has its own cooldown
+
+    // A crisis reply never waits on the FAQ cooldown of its topic...
+    let crisis = say(&fake, "603", "3", "I want to die. is ketamine legal?").await;
+    assert!(content(&crisis).contains("988") && content(&crisis).contains("Schedule III"));
+    // ...but one person gets one crisis reply per channel per window.
+    say_expecting_silence(&fake, message_create(&fake.next_id(), "603", "3", "I still want to die")).await;
+    say(&fake, "603", "4", "I want to die").await; // someone else is answered
+    running.stop().await;
+    assert_valid(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nobody_is_pinged_even_when_the_message_pings_everyone() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    let reply = say(&fake, "605", "1", "@everyone @here <@123> is ketamine legal?").await;
+    assert_eq!(reply.body["allowed_mentions"], json!({"parse": [], "users": [], "roles": [], "replied_user": false}));
+    assert!(!content(&reply).contains("@everyone") && !content(&reply).contains("<@"));
+    running.stop().await;
+    assert_valid(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keeps_replying_after_the_connection_drops() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    say(&fake, "606", "1", "is ketamine legal?").await;
+    fake.drop_connection().await;
+    let reply = say(&fake, "606", "1", "does ketamine cause bladder problems?").await;
+    assert!(content(&reply).contains("bladder"));
+    assert_eq!(fake.identifies(), 1, "resumed, not identified again");
+    assert!(fake.resumes() >= 1);
+    running.stop().await;
+    assert_valid(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_only_drops_the_message_intents() {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let running = start(DiscordSettings { commands_only: true, ..settings(&fake, Some(500)) });
+    fake.wait_until_ready().await;
+    let intents = fake.identify_intents().expect("identified");
+    assert_eq!(intents & (1 << 15), 0, "no MESSAGE_CONTENT");
+    assert_eq!(intents & (1 << 9), 0, "no GUILD_MESSAGES");
+    let callback = run_command(&fake, "ketamine-legal", json!([]), "en-US").await;
+    assert!(content(&callback).contains("Schedule III"));
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn identifies_with_the_message_content_intent_by_default() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    let intents = fake.identify_intents().expect("identified");
+    for (bit, name) in [(0, "GUILDS"), (9, "GUILD_MESSAGES"), (12, "DIRECT_MESSAGES"), (15, "MESSAGE_CONTENT")] {
+        assert_ne!(intents & (1 << bit), 0, "{name}");
+    }
+    running.stop().await;
+}
+
+/// Runs the real binary against the fake and returns its exit status and standard error.
+async fn run_binary(fake: &FakeDiscord, token: &str) -> (std::process::ExitStatus, String) {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ketamine-info-bot"))
+        .args(["discord", "--api-url", &fake.rest_url])
+        .env("DISCORD_TOKEN", token)
+        .env_remove("DISCORD_TOKEN_FILE")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let output = tokio::time::timeout(WAIT, child.wait_with_output()).await.expect("the bot exits by itself").unwrap();
+    (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_message_content_intent_says_what_to_do_and_exits() {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Close(4014)).await;
+    let (status, stderr) = run_binary(&fake, TOKEN).await;
+    assert!(!status.success());
+    assert!(stderr.contains("Message Content Intent") && stderr.contains("--commands-only"), "{stderr}");
+    assert_eq!(fake.identifies(), 1, "no retry loop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_token_is_a_clear_error_without_retries_and_is_never_printed() {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let (status, stderr) = run_binary(&fake, "wrong-token-value").await;
+    assert!(!status.success());
+    assert!(stderr.contains("rejected the bot token") && stderr.contains("401"), "{stderr}");
+    assert!(!stderr.contains("wrong-token-value"));
+    assert_eq!(fake.identifies(), 0);
+
+    // A token that REST accepts but the gateway refuses (close 4004).
+    fake.set_on_identify(OnIdentify::Close(4004));
+    let (status, stderr) = run_binary(&fake, TOKEN).await;
+    assert!(!status.success() && stderr.contains("4004"), "{stderr}");
+    assert!(!stderr.contains(TOKEN));
+    assert_eq!(fake.identifies(), 1, "no retry loop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_the_binary_cleanly() {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ketamine-info-bot"))
+        .args(["discord", "--api-url", &fake.rest_url])
+        .env("DISCORD_TOKEN", TOKEN)
+        .env("RUST_LOG", "info")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    fake.wait_until_ready().await;
+    say(&fake, "607", "1", "is ketamine legal?").await;
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(WAIT, child.wait()).await.expect("stops within the timeout").unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).await.unwrap();
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    assert!(!stderr.contains("is ketamine legal") && !stderr.contains(TOKEN), "no content or token in logs");
+}

@@ -9,6 +9,7 @@
 //! - [`matching`]: chat message -> topics, by the keywords in the content.
 //! - [`reply`]: [`Reply`] (crisis block, snippet, disclaimer) and the [`Render`] trait adapters implement.
 //! - [`bot`]: [`Bot::respond`], the pure function from an incoming message or command to a reply.
+//! - [`cooldown`]: the reply cooldowns every chat adapter applies (pure; the clock is passed in).
 //!
 //! ```
 //! use ketamine_info_bot::{Audience, Bot, Catalog, CrisisLevel, Incoming};
@@ -24,8 +25,11 @@
 //! assert_eq!(bot.chat("I want to kill myself", audience).assessment.level, CrisisLevel::SelfRisk);
 //! ```
 //!
-//! The binary (`src/main.rs`) adds the command line, and `src/platforms/` the adapters that only translate:
-//! console, Discord and Matrix.
+//! At the edges:
+//! - [`config`]: operator settings from a file and the environment; secrets that never print.
+//! - [`platforms`]: the adapters, which only translate: console, and Discord behind the `discord` feature.
+//!
+//! The binary (`src/main.rs`) parses the command line and hands over to an adapter.
 
 pub mod bot;
 pub mod config;

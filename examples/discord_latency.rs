@@ -1,0 +1,76 @@
+//! Drives the real binary through the fake Discord on loopback and prints the latency from MESSAGE_CREATE sent
+//! to reply POST received (p50, p99, max over 1,000 messages) and the bot's resident memory.
+//!
+//! `cargo build --release && cargo run --release --example discord_latency`
+
+#[path = "../tests/support/fake_discord.rs"]
+mod fake_discord;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use fake_discord::{message_create, FakeDiscord, OnIdentify};
+
+const MESSAGES: usize = 1000;
+const TOKEN: &str = "latency-token";
+const QUESTIONS: &[&str] = &[
+    "is ketamine legal?",
+    "what are the risks of microdosing ketamine?",
+    "does ketamine cause bladder problems?",
+    "I want to die",
+];
+
+/// A field of /proc/PID/status in kilobytes (VmRSS: now; VmHWM: peak).
+fn memory_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    sorted[((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+#[tokio::main]
+async fn main() {
+    let binary = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("ketamine-info-bot");
+    assert!(binary.exists(), "build the bot first: cargo build --release ({} is missing)", binary.display());
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let mut bot = tokio::process::Command::new(&binary)
+        .args(["discord", "--api-url", &fake.rest_url])
+        .env("DISCORD_TOKEN", TOKEN)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the bot starts");
+    fake.wait_until_ready().await;
+
+    let mut latencies = Vec::with_capacity(MESSAGES);
+    for index in 0..MESSAGES {
+        let id = fake.next_id();
+        // Each message in its own channel by its own author, so no cooldown holds a reply back.
+        let channel = (10_000 + index).to_string();
+        let event = message_create(&id, &channel, &(20_000 + index).to_string(), QUESTIONS[index % QUESTIONS.len()]);
+        let sent = Instant::now();
+        fake.dispatch("MESSAGE_CREATE", event);
+        let reply = fake
+            .wait_for(Duration::from_secs(10), |r| r.body["message_reference"]["message_id"].as_str() == Some(&id))
+            .await;
+        latencies.push(reply.at.duration_since(sent));
+    }
+    let pid = bot.id().expect("running");
+    let (rss, peak) = (memory_kb(pid, "VmRSS:"), memory_kb(pid, "VmHWM:"));
+    bot.kill().await.ok();
+
+    latencies.sort();
+    println!("Discord adapter against the fake Discord on loopback, {MESSAGES} messages, one at a time:");
+    println!(
+        "  MESSAGE_CREATE -> reply POST: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().unwrap().as_secs_f64() * 1e3,
+    );
+    let megabytes = |kb: Option<u64>| kb.map_or("unknown".to_owned(), |kb| format!("{:.1} MB", kb as f64 / 1024.0));
+    println!("  bot resident memory: {} now, {} peak", megabytes(rss), megabytes(peak));
+}

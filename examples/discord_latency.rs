@@ -3,6 +3,7 @@
 //!
 //! `cargo build --release && cargo run --release --example discord_latency`
 
+#[allow(dead_code, reason = "the tests' fake Discord, of which this example needs only a part")]
 #[path = "../tests/support/fake_discord.rs"]
 mod fake_discord;
 

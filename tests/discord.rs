@@ -55,8 +55,12 @@ fn settings(fake: &FakeDiscord, guild_id: Option<u64>) -> DiscordSettings {
 }
 
 fn start(settings: DiscordSettings) -> Running {
+    start_with(bot(), settings)
+}
+
+fn start_with(bot: Arc<Bot>, settings: DiscordSettings) -> Running {
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(discord::run(bot(), settings, async {
+    let task = tokio::spawn(discord::run(bot, settings, async {
         let _ = stopped.await;
     }));
     Running { stop, task }
@@ -175,6 +179,31 @@ async fn the_private_option_makes_the_reply_ephemeral() {
     let callback =
         run_command(&fake, "ketamine-legal", json!([{"name": "private", "type": 5, "value": true}]), "en-US").await;
     assert_eq!(callback.body["data"]["flags"], 64);
+    running.stop().await;
+    assert_valid(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reply_longer_than_a_message_continues_in_followups_that_keep_the_disclaimer() {
+    let responses = include_str!("../responses.toml");
+    let short = "body = \"Legal Status: Ketamine is a Schedule III controlled substance in the United States. Possessing it without a prescription is illegal.\"";
+    assert!(responses.contains(short), "the fixture changed");
+    let long_body =
+        format!("body = \"{}\"", "Ketamine is a Schedule III controlled substance in the United States. ".repeat(40));
+    let bot = Arc::new(Bot::new(Catalog::parse("long.toml", &responses.replacen(short, &long_body, 1)).unwrap()));
+    let disclaimer = bot.catalog().disclaimer.clone();
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let running = start_with(bot, settings(&fake, Some(500)));
+    fake.wait_until_ready().await;
+    let callback =
+        run_command(&fake, "ketamine-legal", json!([{"name": "private", "type": 5, "value": true}]), "en-US").await;
+    let followup = fake.wait_for(WAIT, |r| r.path.starts_with("/webhooks/1000/")).await;
+    for part in [content(&callback), content(&followup)] {
+        assert!(part.ends_with(&disclaimer) && part.chars().count() <= 2000);
+        assert!(part.trim_end_matches(&disclaimer).trim_end().ends_with('.'), "cut mid-sentence");
+    }
+    assert_eq!(callback.body["data"]["flags"], 64);
+    assert_eq!(followup.body["flags"], 64, "the followup is private too");
     running.stop().await;
     assert_valid(&fake.requests());
 }
@@ -362,7 +391,7 @@ async fn a_bad_token_is_a_clear_error_without_retries_and_is_never_printed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sigterm_stops_the_binary_cleanly() {
+async fn sigterm_stops_the_binary_cleanly_after_replies_in_flight() {
     let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ketamine-info-bot"))
         .args(["discord", "--api-url", &fake.rest_url])
@@ -375,12 +404,16 @@ async fn sigterm_stops_the_binary_cleanly() {
         .spawn()
         .unwrap();
     fake.wait_until_ready().await;
-    say(&fake, "607", "1", "is ketamine legal?").await;
+    // Discord takes its time to create the reply, and the stop comes while the bot waits for it.
+    let delay = Duration::from_millis(1500);
+    fake.set_message_delay(delay);
+    let in_flight = say(&fake, "607", "1", "is ketamine legal?").await;
     let pid = child.id().unwrap().to_string();
     let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
     let status = tokio::time::timeout(WAIT, child.wait()).await.expect("stops within the timeout").unwrap();
     assert!(status.success(), "{status:?}");
+    assert!(in_flight.at.elapsed() >= delay - Duration::from_millis(100), "exited before the reply finished");
     let mut stderr = String::new();
     tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).await.unwrap();
     assert!(stderr.contains("shutting down"), "{stderr}");

@@ -37,7 +37,6 @@ pub struct Request {
     pub method: String,
     pub path: String,
     pub body: Value,
-    #[allow(dead_code, reason = "the latency example reads it; the tests do not")]
     pub at: Instant,
 }
 
@@ -59,6 +58,8 @@ struct Shared {
     identifies: AtomicUsize,
     resumes: AtomicUsize,
     identify_intents: Mutex<Option<u64>>,
+    /// How long creating a message takes, to catch replies in flight.
+    message_delay: Mutex<Duration>,
 }
 
 pub struct FakeDiscord {
@@ -82,6 +83,7 @@ impl FakeDiscord {
             identifies: AtomicUsize::new(0),
             resumes: AtomicUsize::new(0),
             identify_intents: Mutex::new(None),
+            message_delay: Mutex::new(Duration::ZERO),
         });
 
         let gateway = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -103,6 +105,11 @@ impl FakeDiscord {
 
     pub fn set_on_identify(&self, on_identify: OnIdentify) {
         *self.shared.on_identify.lock().unwrap() = on_identify;
+    }
+
+    /// Makes every message creation take this long before it is answered.
+    pub fn set_message_delay(&self, delay: Duration) {
+        *self.shared.message_delay.lock().unwrap() = delay;
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -281,7 +288,11 @@ async fn serve_rest(
                 .collect();
             Json(Value::Array(echoed)).into_response()
         }
-        ("POST", ["channels", channel, "messages"]) => Json(message_json(&next_id(), channel, &body)).into_response(),
+        ("POST", ["channels", channel, "messages"]) => {
+            let delay = *shared.message_delay.lock().unwrap();
+            tokio::time::sleep(delay).await;
+            Json(message_json(&next_id(), channel, &body)).into_response()
+        }
         ("POST", ["interactions", _, _, "callback"]) => StatusCode::NO_CONTENT.into_response(),
         ("POST", ["webhooks", _, _]) => Json(message_json(&next_id(), "0", &body)).into_response(),
         _ => {

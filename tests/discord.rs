@@ -73,6 +73,20 @@ async fn ready_bot(guild_id: Option<u64>) -> (FakeDiscord, Running) {
     (fake, running)
 }
 
+/// Stops the bot, then checks every request it sent against Discord's contract.
+async fn stop_and_check(fake: &FakeDiscord, running: Running) {
+    running.stop().await;
+    assert_valid(&fake.requests());
+}
+
+/// Asks for autocomplete choices for `typed` in `/ketamine topic:` and returns the callback.
+async fn autocomplete(fake: &FakeDiscord, typed: &str) -> Request {
+    let id = fake.next_id();
+    let options = json!([{"name": "topic", "type": 3, "value": typed, "focused": true}]);
+    fake.dispatch("INTERACTION_CREATE", interaction_create(&id, 4, "ketamine", options, "en-US"));
+    fake.wait_for(WAIT, |r| r.path.starts_with(&format!("/interactions/{id}/"))).await
+}
+
 fn is_reply_to(request: &Request, message_id: &str) -> bool {
     request.method == "POST"
         && request.path.ends_with("/messages")
@@ -124,16 +138,14 @@ async fn registers_every_command_with_one_bulk_overwrite() {
     assert!(names.contains(&"ketamine") && names.contains(&"crisis-resources") && names.contains(&"ketamine-risks"));
     let puts = fake.requests().into_iter().filter(|r| r.method == "PUT").count();
     assert_eq!(puts, 1, "one bulk overwrite");
-    running.stop().await;
-    assert_valid(&fake.requests());
+    stop_and_check(&fake, running).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn registers_globally_without_a_server_id() {
     let (fake, running) = ready_bot(None).await;
     assert_eq!(fake.wait_until_ready().await.path, "/applications/1000/commands");
-    running.stop().await;
-    assert_valid(&fake.requests());
+    stop_and_check(&fake, running).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -154,8 +166,7 @@ async fn every_slash_command_answers_with_the_disclaimer_last() {
     let picked =
         run_command(&fake, "ketamine", json!([{"name": "topic", "type": 3, "value": "legal-status"}]), "en-US").await;
     assert!(content(&picked).contains("Schedule III"));
-    running.stop().await;
-    assert_valid(&fake.requests());
+    stop_and_check(&fake, running).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -169,8 +180,7 @@ async fn crisis_resources_follow_the_members_locale_or_the_chosen_region() {
     let chosen =
         run_command(&fake, "crisis-resources", json!([{"name": "region", "type": 3, "value": "au"}]), "en-US").await;
     assert!(content(&chosen).contains("13 11 14") && content(&chosen).ends_with(&disclaimer()));
-    running.stop().await;
-    assert_valid(&fake.requests());
+    stop_and_check(&fake, running).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -179,8 +189,7 @@ async fn the_private_option_makes_the_reply_ephemeral() {
     let callback =
         run_command(&fake, "ketamine-legal", json!([{"name": "private", "type": 5, "value": true}]), "en-US").await;
     assert_eq!(callback.body["data"]["flags"], 64);
-    running.stop().await;
-    assert_valid(&fake.requests());
+    stop_and_check(&fake, running).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -204,31 +213,23 @@ async fn a_reply_longer_than_a_message_continues_in_followups_that_keep_the_disc
     }
     assert_eq!(callback.body["data"]["flags"], 64);
     assert_eq!(followup.body["flags"], 64, "the followup is private too");
-    running.stop().await;
-    assert_valid(&fake.requests());
+    stop_and_check(&fake, running).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn autocomplete_offers_at_most_25_topics_filtered_by_what_is_typed() {
     let (fake, running) = ready_bot(Some(500)).await;
-    let id = fake.next_id();
-    let options = json!([{"name": "topic", "type": 3, "value": "blad", "focused": true}]);
-    fake.dispatch("INTERACTION_CREATE", interaction_create(&id, 4, "ketamine", options, "en-US"));
-    let callback = fake.wait_for(WAIT, |r| r.path.starts_with(&format!("/interactions/{id}/"))).await;
+    let callback = autocomplete(&fake, "blad").await;
     assert_eq!(callback.body["type"], 8);
     assert_eq!(
         callback.body["data"]["choices"],
         json!([{"name": "Bladder problems linked to chronic ketamine use", "value": "bladder-problems"}])
     );
 
-    let id = fake.next_id();
-    let options = json!([{"name": "topic", "type": 3, "value": "", "focused": true}]);
-    fake.dispatch("INTERACTION_CREATE", interaction_create(&id, 4, "ketamine", options, "en-US"));
-    let everything = fake.wait_for(WAIT, |r| r.path.starts_with(&format!("/interactions/{id}/"))).await;
+    let everything = autocomplete(&fake, "").await;
     let count = everything.body["data"]["choices"].as_array().unwrap().len();
     assert_eq!(count, bot().catalog().topics.len().min(25));
-    running.stop().await;
-    assert_valid(&fake.requests());
+    stop_and_check(&fake, running).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -241,8 +242,7 @@ async fn questions_get_a_reply_to_the_message_and_chatter_gets_silence() {
     for chatter in ["good morning everyone", "this homework is killing me", "kill the process", "I'm dying to see it"] {
         say_expecting_silence(&fake, message_create(&fake.next_id(), "600", "42", chatter)).await;
     }
-    running.stop().await;
-    assert_valid(&fake.requests());
+    stop_and_check(&fake, running).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -265,8 +265,7 @@ async fn crisis_replies_for_self_someone_else_and_mentions_use_the_servers_local
     for reply in [&own, &friend, &mention] {
         assert!(content(reply).ends_with(&catalog.catalog().disclaimer));
     }
-    running.stop().await;
-    assert_valid(&fake.requests());
+    stop_and_check(&fake, running).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -281,8 +280,7 @@ async fn bots_webhooks_and_itself_are_ignored() {
     let mut from_itself = message_create(&fake.next_id(), "602", "1000", "is ketamine legal?");
     from_itself["author"]["username"] = json!("testbot");
     say_expecting_silence(&fake, from_itself).await;
-    running.stop().await;
-    assert_valid(&fake.requests());
+    stop_and_check(&fake, running).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -298,8 +296,7 @@ async fn faq_and_crisis_cooldowns() {
     // ...but one person gets one crisis reply per channel per window.
     say_expecting_silence(&fake, message_create(&fake.next_id(), "603", "3", "I still want to die")).await;
     say(&fake, "603", "4", "I want to die").await; // someone else is answered
-    running.stop().await;
-    assert_valid(&fake.requests());
+    stop_and_check(&fake, running).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -308,8 +305,7 @@ async fn nobody_is_pinged_even_when_the_message_pings_everyone() {
     let reply = say(&fake, "605", "1", "@everyone @here <@123> is ketamine legal?").await;
     assert_eq!(reply.body["allowed_mentions"], json!({"parse": [], "users": [], "roles": [], "replied_user": false}));
     assert!(!content(&reply).contains("@everyone") && !content(&reply).contains("<@"));
-    running.stop().await;
-    assert_valid(&fake.requests());
+    stop_and_check(&fake, running).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -321,8 +317,7 @@ async fn keeps_replying_after_the_connection_drops() {
     assert!(content(&reply).contains("bladder"));
     assert_eq!(fake.identifies(), 1, "resumed, not identified again");
     assert!(fake.resumes() >= 1);
-    running.stop().await;
-    assert_valid(&fake.requests());
+    stop_and_check(&fake, running).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

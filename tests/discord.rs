@@ -343,18 +343,24 @@ async fn identifies_with_the_message_content_intent_by_default() {
     running.stop().await;
 }
 
-/// Runs the real binary against the fake and returns its exit status and standard error.
-async fn run_binary(fake: &FakeDiscord, token: &str) -> (std::process::ExitStatus, String) {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ketamine-info-bot"))
+/// Starts the real binary on the fake, logging at `info` to a piped standard error.
+fn spawn_binary(fake: &FakeDiscord, token: &str) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_ketamine-info-bot"))
         .args(["discord", "--api-url", &fake.rest_url])
         .env("DISCORD_TOKEN", token)
         .env_remove("DISCORD_TOKEN_FILE")
+        .env("RUST_LOG", "info")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs the real binary against the fake until it exits; returns its exit status and standard error.
+async fn run_binary(fake: &FakeDiscord, token: &str) -> (std::process::ExitStatus, String) {
+    let child = spawn_binary(fake, token);
     let output = tokio::time::timeout(WAIT, child.wait_with_output()).await.expect("the bot exits by itself").unwrap();
     (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
 }
@@ -388,16 +394,7 @@ async fn a_bad_token_is_a_clear_error_without_retries_and_is_never_printed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_the_binary_cleanly_after_replies_in_flight() {
     let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ketamine-info-bot"))
-        .args(["discord", "--api-url", &fake.rest_url])
-        .env("DISCORD_TOKEN", TOKEN)
-        .env("RUST_LOG", "info")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = spawn_binary(&fake, TOKEN);
     fake.wait_until_ready().await;
     // Discord takes its time to create the reply, and the stop comes while the bot waits for it.
     let delay = Duration::from_millis(1500);

@@ -204,16 +204,17 @@ async fn serve_gateway(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
                             "v": 10, "user": {"id": BOT_USER_ID, "username": "testbot", "bot": true}, "guilds": [],
                             "session_id": "s1", "resume_gateway_url": *shared.gateway_url.lock().unwrap(),
                             "application": {"id": APPLICATION_ID, "flags": 0}}});
-                        let _ = socket.send(Frame::text(ready.to_string())).await;
+                        // The connection is known before READY leaves, so a test never dispatches into a gap.
                         *shared.connection.lock().unwrap() = Some(commands.clone());
+                        let _ = socket.send(Frame::text(ready.to_string())).await;
                         shared.connected.notify_waiters();
                     }
                     Some(6) => {
                         shared.resumes.fetch_add(1, Ordering::SeqCst);
                         let sequence = shared.sequence.load(Ordering::SeqCst);
                         let resumed = json!({"op": 0, "t": "RESUMED", "s": sequence, "d": {}});
-                        let _ = socket.send(Frame::text(resumed.to_string())).await;
                         *shared.connection.lock().unwrap() = Some(commands.clone());
+                        let _ = socket.send(Frame::text(resumed.to_string())).await;
                         shared.connected.notify_waiters();
                     }
                     _ => {}

@@ -21,6 +21,24 @@ pub enum Incoming<'a> {
     Command { name: &'a str, argument: Option<&'a str> },
 }
 
+impl<'a> Incoming<'a> {
+    /// Reads a line as a platform delivers it: a command when it starts with one of `prefixes`
+    /// (`!ketamine-risks`, `!crisis-resources united kingdom`), otherwise chat.
+    pub fn parse(line: &'a str, prefixes: &[char]) -> Incoming<'a> {
+        let line = line.trim();
+        match line.strip_prefix(prefixes) {
+            Some(command) if !command.is_empty() => {
+                let (name, argument) = match command.split_once(char::is_whitespace) {
+                    Some((name, argument)) => (name, Some(argument.trim()).filter(|a| !a.is_empty())),
+                    None => (command, None),
+                };
+                Incoming::Command { name, argument }
+            }
+            _ => Incoming::Chat(line),
+        }
+    }
+}
+
 /// Everything the bot decided about a chat message.
 #[derive(Debug)]
 pub struct ChatOutcome<'a> {
@@ -106,6 +124,22 @@ mod tests {
 
     fn chat(bot: &Bot, text: &str, audience: Audience<'_>) -> Option<String> {
         bot.respond(Incoming::Chat(text), audience).map(|reply| reply.to_plain_text())
+    }
+
+    #[test]
+    fn lines_are_commands_when_they_start_with_a_prefix() {
+        assert!(matches!(
+            Incoming::parse("!ketamine-risks", &['!']),
+            Incoming::Command { name: "ketamine-risks", argument: None }
+        ));
+        assert!(matches!(
+            Incoming::parse(" !crisis-resources  united kingdom ", &['!']),
+            Incoming::Command { name: "crisis-resources", argument: Some("united kingdom") }
+        ));
+        assert!(matches!(Incoming::parse("/ketamine legal", &['/', '!']), Incoming::Command { name: "ketamine", .. }));
+        assert!(matches!(Incoming::parse("/ketamine", &['!']), Incoming::Chat("/ketamine")));
+        assert!(matches!(Incoming::parse("!", &['!']), Incoming::Chat("!")));
+        assert!(matches!(Incoming::parse("  is ketamine legal? ", &['!']), Incoming::Chat("is ketamine legal?")));
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub discord: DiscordFile,
     #[serde(default)]
+    pub matrix: MatrixFile,
+    #[serde(default)]
     pub cooldowns: CooldownFile,
 }
 
@@ -64,6 +66,18 @@ pub struct DiscordFile {
     pub guild_id: Option<u64>,
     pub api_url: Option<String>,
     pub commands_only: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatrixFile {
+    pub homeserver: Option<String>,
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub access_token_file: Option<PathBuf>,
+    pub store: Option<PathBuf>,
+    pub allowed_inviters: Option<Vec<String>>,
+    pub locale: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,6 +176,65 @@ impl DiscordSettings {
     }
 }
 
+/// How the Matrix bot account signs in.
+#[derive(Debug, Clone)]
+pub enum MatrixAuth {
+    Password(Secret),
+    AccessToken(Secret),
+}
+
+/// Everything the Matrix adapter needs to run.
+#[derive(Debug, Clone)]
+pub struct MatrixSettings {
+    /// The homeserver's URL, such as `https://matrix.example.org`.
+    pub homeserver: String,
+    /// The bot's full user id, such as `@ketamine-info:example.org`.
+    pub user: String,
+    pub auth: MatrixAuth,
+    /// Folder for the saved session and the encryption store.
+    pub store: PathBuf,
+    /// Who may invite the bot (globs such as `@*:example.org`); empty means anyone.
+    pub allowed_inviters: Vec<String>,
+    /// The locale whose crisis lines the bot shows (Matrix does not say where members are).
+    pub locale: Option<String>,
+    pub cooldowns: CooldownSettings,
+}
+
+impl MatrixSettings {
+    /// File values, overridden by the environment.
+    pub fn resolve(file: &ConfigFile, env: &impl Environment) -> Result<MatrixSettings, ConfigError> {
+        let matrix = &file.matrix;
+        let required = |name: &'static str, from_file: &Option<String>, why: &'static str| {
+            env.get(name).or_else(|| from_file.clone()).ok_or(ConfigError::Missing { name, why })
+        };
+        let homeserver = required("MATRIX_HOMESERVER", &matrix.homeserver, "the homeserver's URL")?;
+        let user = required("MATRIX_USER", &matrix.user, "the bot's full user id, such as @bot:example.org")?;
+        if !(user.starts_with('@') && user.contains(':')) {
+            return Err(ConfigError::Invalid { name: "MATRIX_USER", value: user, problem: "expected @name:server" });
+        }
+        let auth = match secret(env, "MATRIX_ACCESS_TOKEN", matrix.access_token_file.as_ref())? {
+            Some(token) => MatrixAuth::AccessToken(token),
+            None => MatrixAuth::Password(secret(env, "MATRIX_PASSWORD", matrix.password_file.as_ref())?.ok_or(
+                ConfigError::Missing { name: "MATRIX_PASSWORD", why: "set it or MATRIX_ACCESS_TOKEN for the bot account" },
+            )?),
+        };
+        let store = env.get("MATRIX_STORE").map(PathBuf::from).or_else(|| matrix.store.clone());
+        let allowed_inviters = match env.get("MATRIX_ALLOWED_INVITERS") {
+            Some(list) => list.split(',').map(|glob| glob.trim().to_owned()).filter(|g| !g.is_empty()).collect(),
+            None => matrix.allowed_inviters.clone().unwrap_or_default(),
+        };
+        Ok(MatrixSettings {
+            homeserver,
+            user,
+            auth,
+            store: store.unwrap_or_else(|| PathBuf::from("matrix-store")),
+            allowed_inviters,
+            locale: env.get("MATRIX_LOCALE").or_else(|| matrix.locale.clone()),
+            cooldowns: CooldownSettings::resolve(&file.cooldowns, env)?,
+        })
+    }
+}
+
 /// The reply cooldowns: FAQ per topic and channel, crisis per person and channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CooldownSettings {
@@ -246,6 +319,25 @@ mod tests {
         assert!(flagged.commands_only);
         let missing = DiscordSettings::resolve(&file, &env(&[]), None, false).unwrap_err();
         assert!(missing.to_string().contains("DISCORD_TOKEN"));
+    }
+
+    #[test]
+    fn matrix_settings_layer_file_and_environment() {
+        let text = "[matrix]\nhomeserver = \"http://file\"\nuser = \"@bot:file\"\nallowed_inviters = [\"@*:example.org\"]\n";
+        let file = ConfigFile::parse("bot.toml", text).unwrap();
+        let settings = MatrixSettings::resolve(&file, &env(&[("MATRIX_PASSWORD", "pa55")])).unwrap();
+        assert_eq!((settings.homeserver.as_str(), settings.user.as_str()), ("http://file", "@bot:file"));
+        assert_eq!(settings.allowed_inviters, ["@*:example.org"]);
+        assert_eq!(settings.store, PathBuf::from("matrix-store"));
+        assert!(matches!(&settings.auth, MatrixAuth::Password(p) if p.expose() == "pa55"));
+        assert!(!format!("{settings:?}").contains("pa55"), "the password never prints");
+        let token = env(&[("MATRIX_ACCESS_TOKEN", "syt_x"), ("MATRIX_HOMESERVER", "http://env"), ("MATRIX_STORE", "/s")]);
+        let settings = MatrixSettings::resolve(&file, &token).unwrap();
+        assert!(matches!(settings.auth, MatrixAuth::AccessToken(_)));
+        assert_eq!((settings.homeserver.as_str(), settings.store), ("http://env", PathBuf::from("/s")));
+        assert!(MatrixSettings::resolve(&file, &env(&[])).unwrap_err().to_string().contains("MATRIX_PASSWORD"));
+        let bad_user = env(&[("MATRIX_USER", "bot"), ("MATRIX_PASSWORD", "x")]);
+        assert!(MatrixSettings::resolve(&file, &bad_user).is_err());
     }
 
     #[test]

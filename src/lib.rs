@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! ketamine-info-bot: curated answers about ketamine therapy and microdosing, crisis resources when someone
 //! speaks of suicide, and the source's disclaimer on every reply, for Discord, Matrix and the terminal.
 //!

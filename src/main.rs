@@ -54,15 +54,28 @@ enum Mode {
         #[arg(long)]
         commands_only: bool,
     },
+    /// Run on Matrix. Settings from MATRIX_HOMESERVER, MATRIX_USER, MATRIX_PASSWORD or MATRIX_ACCESS_TOKEN
+    /// (or their _FILE forms) and MATRIX_STORE, or the [matrix] section of --config.
+    #[cfg(feature = "matrix")]
+    Matrix,
+}
+
+impl Mode {
+    /// Whether this mode runs on a chat platform (and logs its decisions) rather than in the terminal.
+    fn is_platform(&self) -> bool {
+        match self {
+            #[cfg(feature = "discord")]
+            Mode::Discord { .. } => true,
+            #[cfg(feature = "matrix")]
+            Mode::Matrix => true,
+            _ => false,
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    #[cfg(feature = "discord")]
-    let on_platform = matches!(cli.command, Some(Mode::Discord { .. }));
-    #[cfg(not(feature = "discord"))]
-    let on_platform = false;
-    init_logging(if on_platform { "info" } else { "warn" });
+    init_logging(if cli.command.as_ref().is_some_and(Mode::is_platform) { "info" } else { "warn" });
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -116,6 +129,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let bot = std::sync::Arc::new(bot);
             runtime.block_on(ketamine_info_bot::platforms::discord::run(bot, settings, shutdown_signal()))?;
         }
+        #[cfg(feature = "matrix")]
+        Mode::Matrix => {
+            let file = config_file(cli.config.as_deref())?;
+            let env = |name: &str| std::env::var(name).ok();
+            let settings = ketamine_info_bot::config::MatrixSettings::resolve(&file, &env)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let bot = std::sync::Arc::new(bot);
+            runtime.block_on(ketamine_info_bot::platforms::matrix::run(bot, settings, shutdown_signal()))?;
+        }
         Mode::Check { .. } => unreachable!("handled before the content is loaded"),
     }
     Ok(ExitCode::SUCCESS)
@@ -138,7 +160,7 @@ fn load_catalog(path: Option<&Path>) -> anyhow::Result<Catalog> {
 }
 
 /// The operator's settings file, or empty settings when none is given.
-#[cfg(feature = "discord")]
+#[cfg(any(feature = "discord", feature = "matrix"))]
 fn config_file(path: Option<&Path>) -> anyhow::Result<ketamine_info_bot::config::ConfigFile> {
     match path {
         Some(path) => Ok(ketamine_info_bot::config::ConfigFile::parse(&path.display().to_string(), &read(path)?)?),
@@ -147,7 +169,7 @@ fn config_file(path: Option<&Path>) -> anyhow::Result<ketamine_info_bot::config:
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
-#[cfg(feature = "discord")]
+#[cfg(any(feature = "discord", feature = "matrix"))]
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM can be watched");

@@ -10,21 +10,6 @@ use crate::{Audience, Bot, Incoming};
 /// What the console says when the bot would stay silent, in interactive sessions only.
 const SILENCE: &str = "(no reply: the bot stays silent)";
 
-/// Splits a console line into what a platform would deliver.
-pub fn parse_line(line: &str) -> Incoming<'_> {
-    let line = line.trim();
-    match line.strip_prefix(['/', '!']) {
-        Some(command) => {
-            let (name, argument) = match command.split_once(char::is_whitespace) {
-                Some((name, argument)) => (name, Some(argument.trim()).filter(|a| !a.is_empty())),
-                None => (command, None),
-            };
-            Incoming::Command { name, argument }
-        }
-        None => Incoming::Chat(line),
-    }
-}
-
 /// Reads lines from `input` until it ends and writes each reply to `output`. Interactive sessions get a
 /// prompt and a note when the bot stays silent; piped input gets replies only, separated by blank lines.
 pub fn run(
@@ -49,26 +34,11 @@ pub fn run(
         if line.trim().is_empty() {
             continue;
         }
-        match bot.respond(parse_line(&line), audience) {
+        match bot.respond(Incoming::parse(&line, &['/', '!']), audience) {
             Some(reply) => writeln!(output, "{}\n", reply.to_plain_text())?,
             None if interactive => writeln!(output, "{SILENCE}\n")?,
             None => {}
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commands_and_chat_are_told_apart() {
-        assert!(matches!(parse_line("/ketamine-risks"), Incoming::Command { name: "ketamine-risks", argument: None }));
-        assert!(matches!(
-            parse_line("!crisis-resources  united kingdom "),
-            Incoming::Command { name: "crisis-resources", argument: Some("united kingdom") }
-        ));
-        assert!(matches!(parse_line("  is ketamine legal? "), Incoming::Chat("is ketamine legal?")));
-    }
 }

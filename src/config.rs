@@ -215,7 +215,10 @@ impl MatrixSettings {
         let auth = match secret(env, "MATRIX_ACCESS_TOKEN", matrix.access_token_file.as_ref())? {
             Some(token) => MatrixAuth::AccessToken(token),
             None => MatrixAuth::Password(secret(env, "MATRIX_PASSWORD", matrix.password_file.as_ref())?.ok_or(
-                ConfigError::Missing { name: "MATRIX_PASSWORD", why: "set it or MATRIX_ACCESS_TOKEN for the bot account" },
+                ConfigError::Missing {
+                    name: "MATRIX_PASSWORD",
+                    why: "set it or MATRIX_ACCESS_TOKEN for the bot account",
+                },
             )?),
         };
         let store = env.get("MATRIX_STORE").map(PathBuf::from).or_else(|| matrix.store.clone());
@@ -323,7 +326,8 @@ mod tests {
 
     #[test]
     fn matrix_settings_layer_file_and_environment() {
-        let text = "[matrix]\nhomeserver = \"http://file\"\nuser = \"@bot:file\"\nallowed_inviters = [\"@*:example.org\"]\n";
+        let text =
+            "[matrix]\nhomeserver = \"http://file\"\nuser = \"@bot:file\"\nallowed_inviters = [\"@*:example.org\"]\n";
         let file = ConfigFile::parse("bot.toml", text).unwrap();
         let settings = MatrixSettings::resolve(&file, &env(&[("MATRIX_PASSWORD", "pa55")])).unwrap();
         assert_eq!((settings.homeserver.as_str(), settings.user.as_str()), ("http://file", "@bot:file"));
@@ -331,7 +335,8 @@ mod tests {
         assert_eq!(settings.store, PathBuf::from("matrix-store"));
         assert!(matches!(&settings.auth, MatrixAuth::Password(p) if p.expose() == "pa55"));
         assert!(!format!("{settings:?}").contains("pa55"), "the password never prints");
-        let token = env(&[("MATRIX_ACCESS_TOKEN", "syt_x"), ("MATRIX_HOMESERVER", "http://env"), ("MATRIX_STORE", "/s")]);
+        let token =
+            env(&[("MATRIX_ACCESS_TOKEN", "syt_x"), ("MATRIX_HOMESERVER", "http://env"), ("MATRIX_STORE", "/s")]);
         let settings = MatrixSettings::resolve(&file, &token).unwrap();
         assert!(matches!(settings.auth, MatrixAuth::AccessToken(_)));
         assert_eq!((settings.homeserver.as_str(), settings.store), ("http://env", PathBuf::from("/s")));

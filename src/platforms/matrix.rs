@@ -3,8 +3,9 @@
 //!
 //! It translates room events into [`Incoming`] and renders [`crate::Reply`] as an `m.notice` reply with an HTML
 //! body ([`render`]); what to answer is the core's decision. Every message it sends carries an empty
-//! `m.mentions`, so nothing pings anyone. History is never answered: the first sync happens before any handler
-//! exists, and messages older than the start are dropped.
+//! `m.mentions`, so nothing pings anyone. History is never answered: messages older than the bot's start are
+//! dropped (the server's timestamp against the start), which also covers what a restored store's first sync
+//! brings, while messages sent during start-up are still answered; event ids already handled are dropped too.
 
 pub mod render;
 
@@ -89,20 +90,6 @@ pub async fn run(
     sign_in(&client, &settings).await?;
     let me = client.user_id().ok_or_else(|| other("signed in without a user id"))?.to_owned();
 
-    // Everything this first sync returns is history: no handler exists yet to answer it.
-    let mut attempt = 0;
-    let first = loop {
-        match client.sync_once(SyncSettings::default()).await {
-            Ok(response) => break response,
-            Err(error) if is_credential_error(&error) => return Err(MatrixError::BadCredentials(error.to_string())),
-            Err(error) => {
-                tracing::warn!(%error, "the homeserver is not answering; retrying");
-                tokio::time::sleep(backoff(attempt)).await;
-                attempt += 1;
-            }
-        }
-    };
-
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize));
     let handler = Arc::new(Handler {
         bot,
@@ -114,12 +101,6 @@ pub async fn run(
         seen: Mutex::new(SeenEvents::default()),
         in_flight: Arc::clone(&in_flight),
     });
-    for room in client.invited_rooms() {
-        match room.invite_details().await {
-            Ok(invite) => Arc::clone(&handler).accept_or_refuse(room, invite.inviter_id),
-            Err(error) => tracing::warn!(room = %room.room_id(), %error, "cannot read a pending invite"),
-        }
-    }
     let on_invite = Arc::clone(&handler);
     client.add_event_handler(move |event: StrippedRoomMemberEvent, room: Room| {
         let handler = Arc::clone(&on_invite);
@@ -137,7 +118,7 @@ pub async fn run(
 
     tracing::info!(user = %handler.me, "listening");
     let failures = AtomicU32::new(0);
-    let sync = client.sync_with_result_callback(SyncSettings::default().token(first.next_batch), |result| {
+    let sync = client.sync_with_result_callback(SyncSettings::default(), |result| {
         let failures = &failures;
         async move {
             match result {
@@ -149,6 +130,7 @@ pub async fn run(
                 }
                 Err(error) if is_credential_error(&error) => Err(error),
                 Err(error) => {
+                    // Unreachable or restarting: keep trying, ever more slowly; the sync token resumes where it was.
                     let attempt = failures.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(%error, attempt, "sync failed; retrying");
                     tokio::time::sleep(backoff(attempt)).await;
@@ -215,7 +197,9 @@ async fn session_for_token(homeserver: &str, token: &str) -> Result<MatrixSessio
     };
     probe.restore_session(placeholder).await.map_err(other)?;
     let whoami = probe.whoami().await.map_err(|error| match error.client_api_error_kind() {
-        Some(ErrorKind::UnknownToken { .. } | ErrorKind::Forbidden { .. }) => MatrixError::BadCredentials(error.to_string()),
+        Some(ErrorKind::UnknownToken { .. } | ErrorKind::Forbidden { .. }) => {
+            MatrixError::BadCredentials(error.to_string())
+        }
         _ => other(error),
     })?;
     let device_id = whoami.device_id.ok_or_else(|| other("the access token has no device; log in with a password"))?;
@@ -331,16 +315,24 @@ impl Handler {
         let audience = Audience { locale: self.locale.as_deref(), command_prefix: "!" };
         let Some(reply) = self.reply_to(body, &event, &room, audience) else { return };
         let (plain, html) = render::body_and_html(&reply);
-        let content = RoomMessageEventContent::notice_html(plain, html)
-            .add_mentions(Mentions::new())
-            .make_reply_to(&event, ForwardThread::Yes, AddMentions::No);
+        let content = RoomMessageEventContent::notice_html(plain, html).add_mentions(Mentions::new()).make_reply_to(
+            &event,
+            ForwardThread::Yes,
+            AddMentions::No,
+        );
         if let Err(error) = room.send(content).await {
             tracing::error!(room = %room.room_id(), event = %event.event_id, %error, "could not send a reply");
         }
     }
 
     /// The reply, if any, after the cooldowns for chat; commands are explicit requests and always answered.
-    fn reply_to(&self, body: &str, event: &OriginalSyncRoomMessageEvent, room: &Room, audience: Audience<'_>) -> Option<Reply> {
+    fn reply_to(
+        &self,
+        body: &str,
+        event: &OriginalSyncRoomMessageEvent,
+        room: &Room,
+        audience: Audience<'_>,
+    ) -> Option<Reply> {
         let room_id = room.room_id();
         match Incoming::parse(body, &['!']) {
             Incoming::Command { name, argument } => {

@@ -1,6 +1,10 @@
-//! Test peers: a fake Discord and its contract checks.
+//! Test peers: a fake Discord with its contract checks, and a real Synapse with a member client.
 
 #[cfg(feature = "discord")]
 pub mod discord_contract;
 #[cfg(feature = "discord")]
 pub mod fake_discord;
+#[cfg(feature = "matrix")]
+pub mod matrix_member;
+#[cfg(feature = "matrix")]
+pub mod synapse;

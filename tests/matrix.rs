@@ -1,0 +1,353 @@
+//! The Matrix adapter against a real Synapse on 127.0.0.1 (installed from PyPI on first use).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use ketamine_info_bot::config::{CooldownSettings, MatrixAuth, MatrixSettings, Secret};
+use ketamine_info_bot::platforms::matrix::{self, MatrixError};
+use ketamine_info_bot::{Bot, Catalog};
+use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
+use matrix_sdk::ruma::OwnedEventId;
+use matrix_sdk::Room;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::support::matrix_member::{Member, Received};
+use crate::support::synapse::Synapse;
+
+const PASSWORD: &str = "correct horse battery staple";
+const WAIT: Duration = Duration::from_secs(60);
+/// How long to watch for a reply that must not come.
+const QUIET: Duration = Duration::from_secs(2);
+
+/// One homeserver for the tests that do not restart it.
+fn shared_synapse() -> &'static Synapse {
+    static SHARED: OnceLock<Synapse> = OnceLock::new();
+    tokio::task::block_in_place(|| SHARED.get_or_init(|| Synapse::start("shared")))
+}
+
+/// A user name no other test uses (every device of an account sees every event, so each test has its own).
+fn unique(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("{prefix}{}", NEXT.fetch_add(1, Ordering::SeqCst))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("matrix-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn bot() -> Arc<Bot> {
+    Arc::new(Bot::new(Catalog::parse("responses.toml", include_str!("../responses.toml")).expect("valid content")))
+}
+
+fn settings(synapse: &Synapse, user: &str, store: &Path) -> MatrixSettings {
+    MatrixSettings {
+        homeserver: synapse.url.clone(),
+        user: user.to_owned(),
+        auth: MatrixAuth::Password(Secret::new(PASSWORD)),
+        store: store.to_owned(),
+        allowed_inviters: Vec::new(),
+        locale: None,
+        cooldowns: CooldownSettings::DEFAULT,
+    }
+}
+
+struct Running {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), MatrixError>>,
+}
+
+impl Running {
+    fn start(settings: MatrixSettings) -> Running {
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(matrix::run(bot(), settings, async {
+            let _ = stopped.await;
+        }));
+        Running { stop, task }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let result = tokio::time::timeout(WAIT, self.task).await.expect("the bot stops").expect("no panic");
+        result.expect("a clean stop");
+    }
+}
+
+/// A bot account, a member account, and a room of the member's that the bot has joined.
+struct Scene {
+    bot_user: String,
+    store: PathBuf,
+    member: Member,
+    room: Room,
+    running: Running,
+}
+
+async fn scene(synapse: &Synapse, encrypted: bool) -> Scene {
+    scene_with(synapse, encrypted, CooldownSettings::DEFAULT).await
+}
+
+async fn scene_with(synapse: &Synapse, encrypted: bool, cooldowns: CooldownSettings) -> Scene {
+    let (bot_name, member_name) = (unique("bot"), unique("member"));
+    let bot_user = synapse.register(&bot_name, PASSWORD).await;
+    let member_user = synapse.register(&member_name, PASSWORD).await;
+    let store = scratch(&bot_name);
+    let running = Running::start(MatrixSettings { cooldowns, ..settings(synapse, &bot_user, &store.join("bot")) });
+    let member = Member::login(&synapse.url, &member_user, PASSWORD, &store.join("member")).await;
+    let room = member.create_room(encrypted, &[&bot_user]).await;
+    assert!(member.wait_for_membership(&room, &bot_user, WAIT).await, "the bot joins when invited");
+    Scene { bot_user, store, member, room, running }
+}
+
+fn disclaimer() -> String {
+    bot().catalog().disclaimer.clone()
+}
+
+async fn ask(scene: &Scene, text: &str) -> Received {
+    let event = scene.member.say(&scene.room, text).await;
+    scene.member.reply_to(&event, WAIT).await
+}
+
+async fn expect_silence(member: &Member, event: &OwnedEventId) {
+    tokio::time::sleep(QUIET).await;
+    assert!(member.replies_to(event).is_empty(), "the bot answered {event}");
+}
+
+/// The checks every reply must pass: a notice from the bot, plain and HTML bodies ending with the disclaimer,
+/// an empty `m.mentions`, and a reply relation.
+fn assert_proper_reply(reply: &Received, bot_user: &str) {
+    let content = &reply.event["content"];
+    assert_eq!(reply.sender, bot_user);
+    assert_eq!(content["msgtype"], "m.notice");
+    assert!(reply.body().ends_with(&disclaimer()), "{}", reply.body());
+    assert_eq!(content["format"], "org.matrix.custom.html");
+    assert!(content["formatted_body"].as_str().unwrap().ends_with("</em></p>"));
+    assert_eq!(content["m.mentions"], json!({}), "mentions nobody");
+    assert!(reply.in_reply_to().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn joins_when_invited_and_answers_commands_questions_and_crises() {
+    let synapse = shared_synapse();
+    // One member writes every kind of message here; the cooldowns have a test of their own.
+    let no_cooldowns = CooldownSettings { faq: Duration::ZERO, crisis: Duration::ZERO };
+    let scene = scene_with(synapse, false, no_cooldowns).await;
+    let bot = bot();
+    let crisis = &bot.catalog().crisis;
+
+    let risks = ask(&scene, "!ketamine-risks").await;
+    assert!(risks.body().contains("Potential Risks:"));
+    let help = ask(&scene, "!ketamine help").await;
+    assert!(help.body().contains("!ketamine-legal") && help.body().contains("!crisis-resources"));
+    let picked = ask(&scene, "!ketamine legal-status").await;
+    assert!(picked.body().contains("Schedule III"));
+    let uk = ask(&scene, "!crisis-resources uk").await;
+    assert!(uk.body().contains("116 123") && !uk.body().contains("988"));
+    let faq = ask(&scene, "is ketamine legal?").await;
+    assert!(faq.body().contains("Schedule III"));
+    let own = ask(&scene, "I want to kill myself").await;
+    assert!(own.body().starts_with(&crisis.self_title) && own.body().contains("findahelpline.com"));
+    let friend = ask(&scene, "my friend said she wants to kill herself").await;
+    assert!(friend.body().starts_with(&crisis.third_party_title));
+    let mention = ask(&scene, "does ketamine help with suicidal ideation?").await;
+    assert!(mention.body().contains(&crisis.mention));
+    for reply in [&risks, &help, &picked, &uk, &faq, &own, &friend, &mention] {
+        assert_proper_reply(reply, &scene.bot_user);
+    }
+
+    for chatter in ["good morning everyone", "this homework is killing me", "!no-such-command"] {
+        let event = scene.member.say(&scene.room, chatter).await;
+        expect_silence(&scene.member, &event).await;
+    }
+    scene.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn applies_the_same_cooldowns_as_discord() {
+    let synapse = shared_synapse();
+    let scene = scene(synapse, false).await;
+    ask(&scene, "is ketamine legal?").await;
+    let again = scene.member.say(&scene.room, "is ketamine legal though?").await;
+    expect_silence(&scene.member, &again).await;
+    let crisis = ask(&scene, "I want to die. Is ketamine legal?").await; // never waits on the FAQ cooldown
+    assert!(crisis.body().contains("988") && crisis.body().contains("Schedule III"));
+    let repeated = scene.member.say(&scene.room, "I still want to die").await;
+    expect_silence(&scene.member, &repeated).await; // one crisis reply per person per window
+    assert!(ask(&scene, "!ketamine-legal").await.body().contains("Schedule III"), "commands are never limited");
+    scene.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ignores_notices_and_its_own_messages_and_never_pings_the_room() {
+    let synapse = shared_synapse();
+    let scene = scene(synapse, false).await;
+    let notice = scene.member.send(&scene.room, RoomMessageEventContent::notice_plain("is ketamine legal?")).await;
+    expect_silence(&scene.member, &notice).await;
+
+    // The bot's own account, from another device, writing text: still itself.
+    let itself = Member::login(&synapse.url, &scene.bot_user, PASSWORD, &scene.store.join("itself")).await;
+    let room = itself.client.get_room(scene.room.room_id()).expect("the bot is in the room");
+    let own = itself.say(&room, "is ketamine legal?").await;
+    expect_silence(&scene.member, &own).await;
+
+    let ping = ask(&scene, "@room is ketamine legal?").await;
+    assert_proper_reply(&ping, &scene.bot_user);
+    assert!(!ping.body().contains("@room") && ping.event["content"]["m.mentions"].get("room").is_none());
+    scene.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_in_encrypted_rooms() {
+    let synapse = shared_synapse();
+    let scene = scene(synapse, true).await;
+    assert!(scene.room.latest_encryption_state().await.expect("state").is_encrypted());
+    let reply = ask(&scene, "is ketamine legal?").await;
+    assert!(reply.body().contains("Schedule III"), "decrypted: {}", reply.body());
+    assert_proper_reply(&reply, &scene.bot_user);
+    let crisis = ask(&scene, "I want to die").await;
+    assert!(crisis.body().contains("988"));
+    scene.running.stop().await;
+}
+
+/// The bot's devices, asked with its own saved session.
+async fn devices(synapse: &Synapse, store: &Path) -> Vec<Value> {
+    let session: Value = serde_json::from_str(&std::fs::read_to_string(store.join("session.json")).unwrap()).unwrap();
+    let token = session["access_token"].as_str().unwrap();
+    let response = reqwest::Client::new()
+        .get(format!("{}/_matrix/client/v3/devices", synapse.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let devices: Value = response.json().await.unwrap();
+    devices["devices"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_keeps_the_device_and_never_answers_history() {
+    let synapse = shared_synapse();
+    let scene = scene(synapse, true).await;
+    ask(&scene, "is ketamine legal?").await;
+    let bot_store = scene.store.join("bot");
+    let before = devices(synapse, &bot_store).await;
+    scene.running.stop().await;
+
+    let while_away = scene.member.say(&scene.room, "does ketamine cause bladder problems?").await;
+    let running = Running::start(settings(synapse, &scene.bot_user, &bot_store));
+    // Once the restarted bot answers something new, it has long seen the message from while it was away.
+    let after_restart = scene.member.say(&scene.room, "what are the side effects of ketamine?").await;
+    let reply = scene.member.reply_to(&after_restart, WAIT).await;
+    assert!(reply.body().contains("dissociation"), "answers in the encrypted room after the restart");
+    expect_silence(&scene.member, &while_away).await;
+
+    let after = devices(synapse, &bot_store).await;
+    let device_ids = |devices: &[Value]| -> Vec<String> {
+        devices.iter().map(|d| d["device_id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(device_ids(&before), device_ids(&after), "no new device");
+    let named = after.iter().filter(|d| d["display_name"] == "ketamine-info-bot").count();
+    assert_eq!(named, 1, "one bot device (the other is the test's registration): {after:?}");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_allowed_inviters_are_followed() {
+    let synapse = shared_synapse();
+    let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
+    let friend_user = synapse.register(&unique("friend"), PASSWORD).await;
+    let stranger_user = synapse.register(&unique("stranger"), PASSWORD).await;
+    let store = scratch(&unique("allowlist"));
+    let mut bot_settings = settings(synapse, &bot_user, &store.join("bot"));
+    bot_settings.allowed_inviters = vec![friend_user.replace("friend", "fri*")];
+    let running = Running::start(bot_settings);
+
+    let stranger = Member::login(&synapse.url, &stranger_user, PASSWORD, &store.join("stranger")).await;
+    let refused = stranger.create_room(false, &[&bot_user]).await;
+    assert!(!stranger.wait_for_membership(&refused, &bot_user, WAIT).await, "the bot declines a stranger");
+
+    let friend = Member::login(&synapse.url, &friend_user, PASSWORD, &store.join("friend")).await;
+    let accepted = friend.create_room(false, &[&bot_user]).await;
+    assert!(friend.wait_for_membership(&accepted, &bot_user, WAIT).await, "the bot joins a friend");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn survives_a_homeserver_restart_without_duplicate_replies() {
+    let synapse = tokio::task::block_in_place(|| Synapse::start("restarting"));
+    let scene = scene(&synapse, false).await;
+    let first = scene.member.say(&scene.room, "is ketamine legal?").await;
+    scene.member.reply_to(&first, WAIT).await;
+
+    tokio::task::block_in_place(|| synapse.restart());
+    let second = scene.member.say(&scene.room, "does ketamine cause bladder problems?").await;
+    let reply = scene.member.reply_to(&second, Duration::from_secs(90)).await;
+    assert!(reply.body().contains("bladder"));
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(scene.member.replies_to(&first).len(), 1, "no duplicate reply");
+    assert_eq!(scene.member.replies_to(&second).len(), 1, "no duplicate reply");
+    scene.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_password_is_a_clear_error_without_retries() {
+    let synapse = shared_synapse();
+    let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
+    let store = scratch(&unique("wrong"));
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ketamine-info-bot"))
+        .arg("matrix")
+        .env("MATRIX_HOMESERVER", &synapse.url)
+        .env("MATRIX_USER", &bot_user)
+        .env("MATRIX_PASSWORD", "not-the-password")
+        .env("MATRIX_STORE", &store)
+        .env_remove("MATRIX_ACCESS_TOKEN")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(WAIT, output).await.expect("exits by itself, no retry loop").unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("refused the bot's credentials"), "{stderr}");
+    assert!(!stderr.contains("not-the-password"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_the_binary_cleanly() {
+    let synapse = shared_synapse();
+    let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
+    let member_user = synapse.register(&unique("member"), PASSWORD).await;
+    let store = scratch(&unique("sigterm"));
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ketamine-info-bot"))
+        .arg("matrix")
+        .env("MATRIX_HOMESERVER", &synapse.url)
+        .env("MATRIX_USER", &bot_user)
+        .env("MATRIX_PASSWORD", PASSWORD)
+        .env("MATRIX_STORE", store.join("bot"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let member = Member::login(&synapse.url, &member_user, PASSWORD, &store.join("member")).await;
+    let room = member.create_room(false, &[&bot_user]).await;
+    assert!(member.wait_for_membership(&room, &bot_user, WAIT).await);
+    let question = member.say(&room, "is ketamine legal?").await;
+    member.reply_to(&question, WAIT).await;
+
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(WAIT, child.wait()).await.expect("stops").unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).await.unwrap();
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    assert!(!stderr.contains("is ketamine legal") && !stderr.contains(PASSWORD), "no content or secrets in logs");
+}

@@ -1,0 +1,139 @@
+//! A member of Matrix rooms for the tests: a real matrix-sdk client (encryption included) that creates rooms,
+//! invites the bot, sends messages and collects everything it receives.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use matrix_sdk::config::SyncSettings;
+use matrix_sdk::event_handler::RawEvent;
+use matrix_sdk::ruma::api::client::room::create_room::v3::{Request as CreateRoom, RoomPreset};
+use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, RoomMessageEventContent};
+use matrix_sdk::ruma::{OwnedEventId, UserId};
+use matrix_sdk::{Client, Room, RoomMemberships};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+/// A message the member received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub sender: String,
+    /// The event as JSON (decrypted, in encrypted rooms).
+    pub event: Value,
+}
+
+impl Received {
+    pub fn body(&self) -> &str {
+        self.event["content"]["body"].as_str().unwrap_or_default()
+    }
+
+    pub fn in_reply_to(&self) -> Option<&str> {
+        self.event["content"]["m.relates_to"]["m.in_reply_to"]["event_id"].as_str()
+    }
+}
+
+pub struct Member {
+    pub client: Client,
+    received: Arc<Mutex<Vec<Received>>>,
+    arrived: Arc<Notify>,
+}
+
+impl Member {
+    /// Logs in with a password, syncs once, then keeps syncing in the background.
+    pub async fn login(homeserver: &str, user: &str, password: &str, store: &Path) -> Member {
+        let client =
+            Client::builder().homeserver_url(homeserver).sqlite_store(store, None).build().await.expect("a client");
+        client
+            .matrix_auth()
+            .login_username(user, password)
+            .initial_device_display_name("test member")
+            .send()
+            .await
+            .expect("login");
+        client.sync_once(SyncSettings::default()).await.expect("first sync");
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let arrived = Arc::new(Notify::new());
+        let (sink, notify) = (Arc::clone(&received), Arc::clone(&arrived));
+        client.add_event_handler(move |event: OriginalSyncRoomMessageEvent, raw: RawEvent| {
+            let (sink, notify) = (Arc::clone(&sink), Arc::clone(&notify));
+            async move {
+                let event_json = serde_json::from_str(raw.0.get()).unwrap_or(Value::Null);
+                let received = Received { sender: event.sender.to_string(), event: event_json };
+                sink.lock().unwrap().push(received);
+                notify.notify_waiters();
+            }
+        });
+        // Keep syncing through homeserver restarts: an error only means "try again shortly".
+        let syncing = client.clone();
+        tokio::spawn(async move {
+            let keep_going = |result: Result<_, matrix_sdk::Error>| async move {
+                if result.is_err() {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Ok(matrix_sdk::LoopCtrl::Continue)
+            };
+            syncing.sync_with_result_callback(SyncSettings::default(), keep_going).await
+        });
+        Member { client, received, arrived }
+    }
+
+    /// Creates a private room, encrypted or not, and invites `guests`.
+    pub async fn create_room(&self, encrypted: bool, guests: &[&str]) -> Room {
+        let mut request = CreateRoom::new();
+        request.preset = Some(RoomPreset::PrivateChat);
+        let room = self.client.create_room(request).await.expect("a room");
+        if encrypted {
+            room.enable_encryption().await.expect("encryption on");
+        }
+        for guest in guests {
+            room.invite_user_by_id(&UserId::parse(*guest).unwrap()).await.expect("an invite");
+        }
+        room
+    }
+
+    /// Waits until `user` has joined `room` (true) or left it (false).
+    pub async fn wait_for_membership(&self, room: &Room, user: &str, timeout: Duration) -> bool {
+        let user = UserId::parse(user).unwrap();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let joined = room.members(RoomMemberships::JOIN).await.unwrap_or_default();
+            if joined.iter().any(|member| member.user_id() == user) {
+                return true;
+            }
+            let left = room.members(RoomMemberships::LEAVE).await.unwrap_or_default();
+            if left.iter().any(|member| member.user_id() == user) {
+                return false;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{user} neither joined nor left within {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn send(&self, room: &Room, content: RoomMessageEventContent) -> OwnedEventId {
+        room.send(content).await.expect("sent").response.event_id
+    }
+
+    pub async fn say(&self, room: &Room, text: &str) -> OwnedEventId {
+        self.send(room, RoomMessageEventContent::text_plain(text)).await
+    }
+
+    /// Everything received in reply to `event`.
+    pub fn replies_to(&self, event: &OwnedEventId) -> Vec<Received> {
+        let received = self.received.lock().unwrap();
+        received.iter().filter(|r| r.in_reply_to() == Some(event.as_str())).cloned().collect()
+    }
+
+    /// Waits for the first reply to `event`.
+    pub async fn reply_to(&self, event: &OwnedEventId, timeout: Duration) -> Received {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let arrived = self.arrived.notified();
+            if let Some(reply) = self.replies_to(event).into_iter().next() {
+                return reply;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                panic!("no reply to {event} within {timeout:?}");
+            }
+        }
+    }
+}

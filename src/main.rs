@@ -123,20 +123,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "discord")]
         Mode::Discord { api_url, commands_only } => {
             let file = config_file(cli.config.as_deref())?;
-            let env = |name: &str| std::env::var(name).ok();
-            let settings = ketamine_info_bot::config::DiscordSettings::resolve(&file, &env, api_url, commands_only)?;
-            let runtime = tokio::runtime::Runtime::new()?;
-            let bot = std::sync::Arc::new(bot);
-            runtime.block_on(ketamine_info_bot::platforms::discord::run(bot, settings, shutdown_signal()))?;
+            let settings =
+                ketamine_info_bot::config::DiscordSettings::resolve(&file, &env_var, api_url, commands_only)?;
+            serve(bot, |bot| ketamine_info_bot::platforms::discord::run(bot, settings, shutdown_signal()))?;
         }
         #[cfg(feature = "matrix")]
         Mode::Matrix => {
-            let file = config_file(cli.config.as_deref())?;
-            let env = |name: &str| std::env::var(name).ok();
-            let settings = ketamine_info_bot::config::MatrixSettings::resolve(&file, &env)?;
-            let runtime = tokio::runtime::Runtime::new()?;
-            let bot = std::sync::Arc::new(bot);
-            runtime.block_on(ketamine_info_bot::platforms::matrix::run(bot, settings, shutdown_signal()))?;
+            let settings =
+                ketamine_info_bot::config::MatrixSettings::resolve(&config_file(cli.config.as_deref())?, &env_var)?;
+            serve(bot, |bot| ketamine_info_bot::platforms::matrix::run(bot, settings, shutdown_signal()))?;
         }
         Mode::Check { .. } => unreachable!("handled before the content is loaded"),
     }
@@ -166,6 +161,22 @@ fn config_file(path: Option<&Path>) -> anyhow::Result<ketamine_info_bot::config:
         Some(path) => Ok(ketamine_info_bot::config::ConfigFile::parse(&path.display().to_string(), &read(path)?)?),
         None => Ok(Default::default()),
     }
+}
+
+#[cfg(any(feature = "discord", feature = "matrix"))]
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Runs a platform adapter on a new runtime until it stops.
+#[cfg(any(feature = "discord", feature = "matrix"))]
+fn serve<F, E>(bot: Bot, run: impl FnOnce(std::sync::Arc<Bot>) -> F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = Result<(), E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    tokio::runtime::Runtime::new()?.block_on(run(std::sync::Arc::new(bot)))?;
+    Ok(())
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -295,6 +295,27 @@ async fn survives_a_homeserver_restart_without_duplicate_replies() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn signs_in_with_an_access_token_and_keeps_its_device() {
+    let synapse = shared_synapse();
+    let (bot_user, token) = synapse.register_with_token(&unique("bot"), PASSWORD).await;
+    let member_user = synapse.register(&unique("member"), PASSWORD).await;
+    let store = scratch(&unique("token"));
+    let bot_settings = MatrixSettings {
+        auth: MatrixAuth::AccessToken(Secret::new(&token)),
+        ..settings(synapse, &bot_user, &store.join("bot"))
+    };
+    let running = Running::start(bot_settings);
+    let member = Member::login(&synapse.url, &member_user, PASSWORD, &store.join("member")).await;
+    let room = member.create_room(true, &[&bot_user]).await;
+    assert!(member.wait_for_membership(&room, &bot_user, WAIT).await);
+    let question = member.say(&room, "is ketamine legal?").await;
+    assert!(member.reply_to(&question, WAIT).await.body().contains("Schedule III"));
+    let devices = devices(synapse, &store.join("bot")).await;
+    assert_eq!(devices.len(), 1, "the token's own device, no new one: {devices:?}");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_password_is_a_clear_error_without_retries() {
     let synapse = shared_synapse();
     let bot_user = synapse.register(&unique("bot"), PASSWORD).await;

@@ -57,10 +57,11 @@ pub enum MatrixError {
 
 /// Whether an error means the credentials are wrong, which no retry can fix.
 fn is_credential_error(error: &matrix_sdk::Error) -> bool {
-    matches!(
-        error.client_api_error_kind(),
-        Some(ErrorKind::Forbidden { .. } | ErrorKind::UnknownToken { .. } | ErrorKind::UserDeactivated)
-    )
+    is_credential_kind(error.client_api_error_kind())
+}
+
+fn is_credential_kind(kind: Option<&ErrorKind>) -> bool {
+    matches!(kind, Some(ErrorKind::Forbidden | ErrorKind::UnknownToken { .. } | ErrorKind::UserDeactivated))
 }
 
 fn other(error: impl std::fmt::Display) -> MatrixError {
@@ -196,11 +197,12 @@ async fn session_for_token(homeserver: &str, token: &str) -> Result<MatrixSessio
         tokens: SessionTokens { access_token: token.to_owned(), refresh_token: None },
     };
     probe.restore_session(placeholder).await.map_err(other)?;
-    let whoami = probe.whoami().await.map_err(|error| match error.client_api_error_kind() {
-        Some(ErrorKind::UnknownToken { .. } | ErrorKind::Forbidden { .. }) => {
+    let whoami = probe.whoami().await.map_err(|error| {
+        if is_credential_kind(error.client_api_error_kind()) {
             MatrixError::BadCredentials(error.to_string())
+        } else {
+            other(error)
         }
-        _ => other(error),
     })?;
     let device_id = whoami.device_id.ok_or_else(|| other("the access token has no device; log in with a password"))?;
     Ok(MatrixSession {

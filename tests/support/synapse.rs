@@ -158,6 +158,11 @@ impl Synapse {
 
     /// Registers a user through the shared-secret admin API; returns the full user id.
     pub async fn register(&self, name: &str, password: &str) -> String {
+        self.register_with_token(name, password).await.0
+    }
+
+    /// Registers a user; returns the full user id and the access token of the device registration made.
+    pub async fn register_with_token(&self, name: &str, password: &str) -> (String, String) {
         let http = reqwest::Client::new();
         let endpoint = format!("{}/_synapse/admin/v1/register", self.url);
         let nonce: Value = http.get(&endpoint).send().await.unwrap().json().await.unwrap();
@@ -170,7 +175,7 @@ impl Synapse {
         let status = response.status();
         let registered: Value = response.json().await.unwrap();
         assert!(status.is_success(), "registering {name} failed: {registered}");
-        registered["user_id"].as_str().unwrap().to_owned()
+        (registered["user_id"].as_str().unwrap().to_owned(), registered["access_token"].as_str().unwrap().to_owned())
     }
 }
 

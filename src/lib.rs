@@ -28,7 +28,8 @@
 //!
 //! At the edges:
 //! - [`config`]: operator settings from a file and the environment; secrets that never print.
-//! - [`platforms`]: the adapters, which only translate: console, and Discord behind the `discord` feature.
+//! - [`platforms`]: the adapters, which only translate: console, Discord (`discord` feature) and Matrix
+//!   (`matrix` feature).
 //!
 //! The binary (`src/main.rs`) parses the command line and hands over to an adapter.
 

@@ -316,6 +316,25 @@ async fn signs_in_with_an_access_token_and_keeps_its_device() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn waits_for_a_homeserver_that_is_down_at_start() {
+    let synapse = tokio::task::block_in_place(|| Synapse::start("late"));
+    let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
+    let member_user = synapse.register(&unique("member"), PASSWORD).await;
+    let store = scratch(&unique("late"));
+    tokio::task::block_in_place(|| synapse.stop());
+    let running = Running::start(settings(&synapse, &bot_user, &store.join("bot")));
+    tokio::time::sleep(Duration::from_secs(3)).await; // the bot keeps trying to sign in
+    assert!(!running.task.is_finished(), "an unreachable homeserver is retried, not fatal");
+    tokio::task::block_in_place(|| synapse.restart());
+    let member = Member::login(&synapse.url, &member_user, PASSWORD, &store.join("member")).await;
+    let room = member.create_room(false, &[&bot_user]).await;
+    assert!(member.wait_for_membership(&room, &bot_user, WAIT).await);
+    let question = member.say(&room, "is ketamine legal?").await;
+    assert!(member.reply_to(&question, WAIT).await.body().contains("Schedule III"));
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_password_is_a_clear_error_without_retries() {
     let synapse = shared_synapse();
     let bot_user = synapse.register(&unique("bot"), PASSWORD).await;

@@ -12,7 +12,6 @@ pub mod render;
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,7 +25,7 @@ use matrix_sdk::ruma::events::room::message::{
 };
 use matrix_sdk::ruma::events::Mentions;
 use matrix_sdk::ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedUserId, UserId};
-use matrix_sdk::{Client, LoopCtrl, Room, SessionMeta, SessionTokens};
+use matrix_sdk::{Client, Room, SessionMeta, SessionTokens};
 use tokio::sync::Semaphore;
 
 use crate::config::{MatrixAuth, MatrixSettings};
@@ -39,6 +38,8 @@ const SESSION_FILE: &str = "session.json";
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
 const JOIN_TRIES: u32 = 8;
+/// How long one sync waits for news at the homeserver.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Event ids remembered to drop duplicates that a reconnect may deliver again.
 const REMEMBERED_EVENTS: usize = 4096;
 /// How long a shutdown waits for replies already being sent.
@@ -118,30 +119,8 @@ pub async fn run(
     });
 
     tracing::info!(user = %handler.me, "listening");
-    let failures = AtomicU32::new(0);
-    let sync = client.sync_with_result_callback(SyncSettings::default(), |result| {
-        let failures = &failures;
-        async move {
-            match result {
-                Ok(_) => {
-                    if failures.swap(0, Ordering::Relaxed) > 0 {
-                        tracing::info!("the homeserver is answering again");
-                    }
-                    Ok(LoopCtrl::Continue)
-                }
-                Err(error) if is_credential_error(&error) => Err(error),
-                Err(error) => {
-                    // Unreachable or restarting: keep trying, ever more slowly; the sync token resumes where it was.
-                    let attempt = failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(%error, attempt, "sync failed; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                    Ok(LoopCtrl::Continue)
-                }
-            }
-        }
-    });
     let result = tokio::select! {
-        result = sync => result.map_err(|error| MatrixError::BadCredentials(error.to_string())),
+        result = sync_forever(&client) => result,
         () = shutdown => {
             tracing::info!("shutting down");
             Ok(())
@@ -151,6 +130,29 @@ pub async fn run(
         tracing::warn!("replies still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
     }
     result
+}
+
+/// Long-polls the homeserver, one sync after another; the event handlers answer what each brings. (matrix-sdk's
+/// own sync loop waits a second after a quick sync, which would delay replies in a busy room.) An unreachable
+/// or restarting homeserver is retried, ever more slowly, and the stored sync token resumes where it was.
+async fn sync_forever(client: &Client) -> Result<(), MatrixError> {
+    let settings = SyncSettings::default().timeout(SYNC_TIMEOUT);
+    let mut failures = 0;
+    loop {
+        match client.sync_once(settings.clone()).await {
+            Ok(_) if failures > 0 => {
+                tracing::info!("the homeserver is answering again");
+                failures = 0;
+            }
+            Ok(_) => {}
+            Err(error) if is_credential_error(&error) => return Err(MatrixError::BadCredentials(error.to_string())),
+            Err(error) => {
+                tracing::warn!(%error, attempt = failures, "sync failed; retrying");
+                tokio::time::sleep(backoff(failures)).await;
+                failures += 1;
+            }
+        }
+    }
 }
 
 /// Restores the saved session, so the bot keeps one device and its keys; otherwise signs in and saves it.
@@ -169,14 +171,21 @@ async fn sign_in(client: &Client, settings: &MatrixSettings) -> Result<(), Matri
     }
     let session = match &settings.auth {
         MatrixAuth::Password(password) => {
-            let login = client.matrix_auth().login_username(&settings.user, password.expose());
-            login.initial_device_display_name(DEVICE_NAME).send().await.map_err(|error| {
-                if is_credential_error(&error) {
-                    MatrixError::BadCredentials(error.to_string())
-                } else {
-                    other(error)
+            let mut attempt = 0;
+            loop {
+                let login = client.matrix_auth().login_username(&settings.user, password.expose());
+                match login.initial_device_display_name(DEVICE_NAME).send().await {
+                    Ok(_) => break,
+                    Err(error) if is_credential_error(&error) => {
+                        return Err(MatrixError::BadCredentials(error.to_string()));
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, attempt, "cannot sign in yet; retrying");
+                        tokio::time::sleep(backoff(attempt)).await;
+                        attempt += 1;
+                    }
                 }
-            })?;
+            }
             client.matrix_auth().session().ok_or_else(|| other("signed in without a session"))?
         }
         MatrixAuth::AccessToken(token) => session_for_token(&settings.homeserver, token.expose()).await?,

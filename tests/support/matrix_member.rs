@@ -18,6 +18,9 @@ use tokio::sync::Notify;
 #[derive(Clone, Debug)]
 pub struct Received {
     pub sender: String,
+    /// When it arrived.
+    #[allow(dead_code, reason = "the latency example reads it; the tests do not")]
+    pub at: std::time::Instant,
     /// The event as JSON (decrypted, in encrypted rooms).
     pub event: Value,
 }
@@ -58,21 +61,21 @@ impl Member {
             let (sink, notify) = (Arc::clone(&sink), Arc::clone(&notify));
             async move {
                 let event_json = serde_json::from_str(raw.0.get()).unwrap_or(Value::Null);
-                let received = Received { sender: event.sender.to_string(), event: event_json };
+                let received =
+                    Received { sender: event.sender.to_string(), at: std::time::Instant::now(), event: event_json };
                 sink.lock().unwrap().push(received);
                 notify.notify_waiters();
             }
         });
-        // Keep syncing through homeserver restarts: an error only means "try again shortly".
+        // One long poll after another, through homeserver restarts (an error only means "try again shortly").
         let syncing = client.clone();
         tokio::spawn(async move {
-            let keep_going = |result: Result<_, matrix_sdk::Error>| async move {
-                if result.is_err() {
+            let settings = SyncSettings::default().timeout(Duration::from_secs(30));
+            loop {
+                if syncing.sync_once(settings.clone()).await.is_err() {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
-                Ok(matrix_sdk::LoopCtrl::Continue)
-            };
-            syncing.sync_with_result_callback(SyncSettings::default(), keep_going).await
+            }
         });
         Member { client, received, arrived }
     }

@@ -31,8 +31,15 @@ finally:
         server.kill()
 "#;
 
+/// Cargo's scratch folder for tests (examples, which lack it, use the same place).
+fn work_dir() -> PathBuf {
+    option_env!("CARGO_TARGET_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tmp"))
+}
+
 fn venv() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("synapse-{SYNAPSE_VERSION}"))
+    work_dir().join(format!("synapse-{SYNAPSE_VERSION}"))
 }
 
 fn python() -> PathBuf {
@@ -84,7 +91,7 @@ impl Synapse {
     /// Installs (first time only), configures and starts a fresh homeserver; returns once it answers.
     pub fn start(name: &str) -> Synapse {
         install();
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("synapse-{name}-{}", std::process::id()));
+        let dir = work_dir().join(format!("synapse-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let port = free_port();

@@ -75,7 +75,9 @@ impl Mode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(if cli.command.as_ref().is_some_and(Mode::is_platform) { "info" } else { "warn" });
+    // On a platform, one line per decision; matrix-sdk's note that no key backup is set up would repeat forever.
+    let platform_logs = "info,matrix_sdk_crypto::backups=error";
+    init_logging(if cli.command.as_ref().is_some_and(Mode::is_platform) { platform_logs } else { "warn" });
     match run(cli) {
         Ok(code) => code,
         Err(error) => {

@@ -86,7 +86,7 @@ pub struct Detector {
     trigger_levels: Vec<CrisisLevel>,
     trigger_strengths: Vec<rules::Strength>,
     negation: Regex,
-    levity: Regex,
+    not_now: Regex,
     distress: RegexSet,
     exceptions: Table,
     exception_scopes: Vec<&'static [CrisisLevel]>,
@@ -99,7 +99,7 @@ impl Default for Detector {
             trigger_levels: rules::TRIGGERS.iter().map(|rule| rule.level).collect(),
             trigger_strengths: rules::TRIGGERS.iter().map(|rule| rule.strength).collect(),
             negation: compiled(rules::NEGATION),
-            levity: compiled(rules::LEVITY),
+            not_now: compiled(rules::NOT_NOW),
             distress: RegexSet::new(rules::DISTRESS.iter().map(|p| compile_pattern(p))).expect("valid patterns"),
             exceptions: Table::new(rules::EXCEPTIONS.iter().map(|rule| (rule.id, rule.pattern))),
             exception_scopes: rules::EXCEPTIONS.iter().map(|rule| rule.vetoes).collect(),
@@ -147,7 +147,7 @@ impl Detector {
                 } else if let Some(missing) = match self.trigger_strengths[rule] {
                     Strength::Strong => None,
                     Strength::Ambiguous => {
-                        (self.levity_near(normalized, hit.range()) && !distress()).then_some("hyperbole.levity")
+                        (self.not_now_near(normalized, hit.range()) && !distress()).then_some("context.not-now")
                     }
                     Strength::Weak => (!distress()).then_some("weak.without-distress"),
                 } {
@@ -174,17 +174,17 @@ impl Detector {
         decision
     }
 
-    /// Whether a joke or hyperbole cue stands close to a hit.
-    fn levity_near(&self, normalized: &str, hit: Range<usize>) -> bool {
-        let mut start = hit.start.saturating_sub(rules::LEVITY_REACH);
+    /// Whether a joke, hyperbole or long-past cue stands close to a hit.
+    fn not_now_near(&self, normalized: &str, hit: Range<usize>) -> bool {
+        let mut start = hit.start.saturating_sub(rules::NOT_NOW_REACH);
         while !normalized.is_char_boundary(start) {
             start -= 1;
         }
-        let mut end = (hit.end + rules::LEVITY_REACH).min(normalized.len());
+        let mut end = (hit.end + rules::NOT_NOW_REACH).min(normalized.len());
         while !normalized.is_char_boundary(end) {
             end += 1;
         }
-        self.levity.is_match(&normalized[start..end])
+        self.not_now.is_match(&normalized[start..end])
     }
 
     /// Whether the last few words before a hit, in its clause, negate it.

@@ -20,8 +20,8 @@ pub(super) struct Rule {
 pub(super) enum Strength {
     /// Stands on its own.
     Strong,
-    /// Also used as hyperbole ("this song makes me want to die"): stands unless the message shows [`LEVITY`]
-    /// and no [`DISTRESS`].
+    /// Also used as hyperbole or about the past ("this song makes me want to die", "six years ago I wanted to
+    /// kill myself"): stands unless [`NOT_NOW`] shows near the hit and no [`DISTRESS`] in the message.
     Ambiguous,
     /// Says little alone ("I just want it to end", "suicide"): stands when the message also shows [`DISTRESS`].
     Weak,
@@ -31,11 +31,11 @@ pub(super) enum Strength {
 /// [`NEGATION_WINDOW`] words before the hit, within its clause.
 pub(super) const NEGATION: &str = r"\b(not|never|no longer|don't|didn't|doesn't|won't|wouldn't|isn't|aren't|wasn't|weren't|haven't|hasn't|hadn't|nor|without)\b";
 pub(super) const NEGATION_WINDOW: usize = 3;
-pub(super) const LEVITY_REACH: usize = 60;
+pub(super) const NOT_NOW_REACH: usize = 60;
 
-/// Signs that an ambiguous phrase is a joke or hyperbole: laughter, "literally", a trivial cause; looked for
-/// within [`LEVITY_REACH`] bytes of the hit.
-pub(super) const LEVITY: &str = r"\b(lol|lmao|lmfao|rofl|haha[ha]*|hehe[he]*|jk|jking|xd|omg|omfg|bruh|literally|lowkey|ngl|makes me|made me|making me|every ?time|when i see|looking at|watching|listening to|this (song|game|show|movie|video|episode|post|tweet|class|homework|lag))\b|😂|🤣|💀|🙃|😆";
+/// Signs that an ambiguous phrase is not a crisis now: a joke or hyperbole (laughter, "literally", a trivial
+/// cause) or a time long past; looked for within [`NOT_NOW_REACH`] bytes of the hit.
+pub(super) const NOT_NOW: &str = r"\b(lol|lmao|lmfao|rofl|haha[ha]*|hehe[he]*|jk|jking|xd|omg|omfg|bruh|literally|lowkey|ngl|makes me|made me|making me|every ?time|when i see|looking at|watching|listening to|this (song|game|show|movie|video|episode|post|tweet|class|homework|lag))\b|😂|🤣|💀|🙃|😆|\b(\d+|a few|few|many|several|two|three|four|five|six|seven|eight|nine|ten) (years|yrs) ago\b|\bwhen i was (a kid|a teen|younger|little|\d+)\b|\bback (then|in (high school|middle school|school|college))\b|\bin (high school|middle school|(first|second|third|fourth|fifth) (year|grade))\b";
 
 /// Signs that the writer is in distress, one family each: a weak phrase stands when one of them shows, and
 /// [`MANY_DISTRESS_SIGNS`] of them together count as the writer's own crisis even without a crisis phrase.
@@ -113,7 +113,7 @@ pub(super) const TRIGGERS: &[Rule] = &[
         id: "self.ideation.want-to-die",
         level: SelfRisk,
         strength: Strength::Ambiguous,
-        pattern: r"\bworth more dead( than alive)?\b|\b(just )?waiting to die\b|\b(begging|praying|wishing|longing|hoping) for (death|my death|it to end)\b|\b(i'm|i am) done with (life|living|this life|my life)\b|\bwant (me|myself) dead\b|\bwhy (tf |the fuck |the hell )?am i (still )?(alive|here|breathing)\b|\b(wish|hope) (that )?i (would|could) (get|be) ([a-z]+ ){0,3}(fatal|killed|hit by)\b|\bdon't plan on (turning \d+|living (past|to|much|long)|being (here|alive) (much|next|by))\b|\b(want|wanna|wanted|wanting|ready|need|like|love|wish|hope|plan|planning|deserve) (to )?die\b|\b(wish|hope|pray|praying) (that )?i (was|were|could be|would be) dead\b|\b(wish|hope|pray|praying) (that )?i (could |would |will |just )?die\b|\bdie in my sleep\b|\bi (deserve to|should) (die|be dead)\b|\b(i'd|i would|i'm|i am|i'd be|i would be) (be )?better off dead\b|\bbetter off without me\b|\bbetter off if i (was|were|wasn't|weren't) (gone|dead|here|around|never born|alive)\b",
+        pattern: r"\bworth more dead( than alive)?\b|\b(just )?waiting to die\b|\b(begging|praying|wishing|longing|hoping) for (death|my death|it to end)\b|\b(i'm|i am) done with (life|living|this life|my life)\b|\bwant (me|myself) dead\b|\bwhy (tf |the fuck |the hell )?am i (still )?(alive|here|breathing)\b|\b(wish|hope) (that )?i (would|could) (get|be) ([a-z]+ ){0,3}(fatal|killed|hit by)\b|\bdon't plan on (turning \d+|living (past|to|much|long)|being (here|alive) (much|next|by))\b|\b(want|wanna|wanted|wanting|ready|need|like|love|wish|hope|plan|planning) (to )?die\b|\b(wish|hope|pray|praying) (that )?i (was|were|could be|would be) dead\b|\b(wish|hope|pray|praying) (that )?i (could |would |will |just )?die\b|\bdie in my sleep\b|\bi (deserve to|should) (die|be dead)\b|\b(i'd|i would|i'm|i am|i'd be|i would be) (be )?better off dead\b|\bbetter off without me\b|\bbetter off if i (was|were|wasn't|weren't) (gone|dead|here|around|never born|alive)\b",
     },
     Rule {
         id: "self.ideation.passive",
@@ -212,13 +212,13 @@ pub(super) const EXCEPTIONS: &[Exception] = &[
     },
     Exception {
         id: "hyperbole.die-of",
-        vetoes: SELF,
+        vetoes: ALL,
         pattern: r"\b(die|dying|dead) (of|from) (embarrassment|cringe|laughter|laughing|boredom|shame|cuteness|happiness|excitement|heat|hunger|thirst|anticipation|jealousy|envy)\b|\bdie (laughing|happy|a little)\b|\bdie on (this|that|the) hill\b|\bwant to die on\b|\b(would|'d) (rather|sooner) (die|kill myself|be dead)\b|\bkilling myself (laughing|trying|working|studying|at the gym|at work|over)\b",
     },
     Exception {
         id: "reported.told-to",
         vetoes: ALL,
-        pattern: r"\b(told|tell|tells|telling|said|says|saying|asked|asking|wants|wanted|want|dared|called|yelled|screamed|texted|messaged|keep telling|kept telling) (me|him|her|them|us|you|people|someone|everyone|somebody) (to |that i should |i should |i should go |to go |that i need to |i need to )(go )?(kill (my|your) ?sel(f|ves)|kms|kys|die|end (my|your) life)\b",
+        pattern: r"\b(told|tell|tells|telling|said|says|saying|asked|asking|wants|wanted|want|dared|called|yelled|screamed|texted|messaged|keep telling|kept telling) (me|him|her|them|us|you|people|someone|everyone|somebody) (to |that i should |i should |i should go |to go |that i need to |i need to )(go )?(kill (my|your) ?sel(f|ves)|kms|kys|die|end (my|your) life)\b|\b(told|tell|tells|telling) ([a-z]+ ){0,8}(to|should) (go )?kill (your|him|her|them) ?sel(f|ves)\b",
     },
     Exception {
         id: "reported.other-subject",
@@ -411,6 +411,8 @@ mod tests {
                 "the Suicide Squad movie was bad",
                 "the rocket did a suicide burn",
                 "I don't want to wake up early for school",
+                "six years ago I wanted to kill myself and now I love my life",
+                "that's not the hill they want to die on",
             ],
         );
     }
@@ -429,6 +431,8 @@ mod tests {
                 "I used to be suicidal but therapy helped",
                 "do you ever want to die of cringe",
                 "people who want to die from boredom",
+                "why would a father tell his son to kill himself?",
+                "they deserve to die for what they did",
             ],
         );
     }

@@ -6,6 +6,8 @@
 #[allow(dead_code, reason = "the tests' fake Discord, of which this example needs only a part")]
 #[path = "../tests/support/fake_discord.rs"]
 mod fake_discord;
+#[path = "support/measure.rs"]
+mod measure;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -21,21 +23,9 @@ const QUESTIONS: &[&str] = &[
     "I want to die",
 ];
 
-/// A field of /proc/PID/status in kilobytes (VmRSS: now; VmHWM: peak).
-fn memory_kb(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
-    sorted[((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
 #[tokio::main]
 async fn main() {
-    let binary = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("ketamine-info-bot");
-    assert!(binary.exists(), "build the bot first: cargo build --release ({} is missing)", binary.display());
+    let binary = measure::bot_binary();
     let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
     let mut bot = tokio::process::Command::new(&binary)
         .args(["discord", "--api-url", &fake.rest_url])
@@ -61,17 +51,9 @@ async fn main() {
         latencies.push(reply.at.duration_since(sent));
     }
     let pid = bot.id().expect("running");
-    let (rss, peak) = (memory_kb(pid, "VmRSS:"), memory_kb(pid, "VmHWM:"));
+    let memory = measure::memory(pid);
     bot.kill().await.ok();
 
-    latencies.sort();
-    println!("Discord adapter against the fake Discord on loopback, {MESSAGES} messages, one at a time:");
-    println!(
-        "  MESSAGE_CREATE -> reply POST: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-        latencies.last().unwrap().as_secs_f64() * 1e3,
-    );
-    let megabytes = |kb: Option<u64>| kb.map_or("unknown".to_owned(), |kb| format!("{:.1} MB", kb as f64 / 1024.0));
-    println!("  bot resident memory: {} now, {} peak", megabytes(rss), megabytes(peak));
+    let title = "Discord adapter against the fake Discord on loopback";
+    measure::report(title, "MESSAGE_CREATE -> reply POST", latencies, memory);
 }

@@ -8,6 +8,8 @@
 #[allow(dead_code, reason = "the tests' Matrix member, of which this example needs only a part")]
 #[path = "../tests/support/matrix_member.rs"]
 mod matrix_member;
+#[path = "support/measure.rs"]
+mod measure;
 #[allow(dead_code, reason = "the tests' Synapse harness, of which this example needs only a part")]
 #[path = "../tests/support/synapse.rs"]
 mod synapse;
@@ -23,19 +25,9 @@ const PASSWORD: &str = "latency-password";
 const QUESTIONS: &[&str] =
     &["is ketamine legal?", "what are the risks of microdosing ketamine?", "does ketamine cause bladder problems?"];
 
-fn memory_kb(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|line| line.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
-    sorted[((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
 #[tokio::main]
 async fn main() {
-    let binary = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("ketamine-info-bot");
-    assert!(binary.exists(), "build the bot first: cargo build --release ({} is missing)", binary.display());
+    let binary = measure::bot_binary();
     let synapse = tokio::task::block_in_place(|| Synapse::start("latency"));
     let bot_user = synapse.register("latencybot", PASSWORD).await;
     let member_user = synapse.register("latencymember", PASSWORD).await;
@@ -64,21 +56,10 @@ async fn main() {
         latencies.push(reply.at.duration_since(sent));
     }
     let pid = bot.id().expect("running");
-    let (rss, peak) = (memory_kb(pid, "VmRSS:"), memory_kb(pid, "VmHWM:"));
+    let memory = measure::memory(pid);
     bot.kill().await.ok();
     let _ = std::fs::remove_dir_all(&store);
 
-    latencies.sort();
-    println!(
-        "Matrix adapter against Synapse {} on loopback, {MESSAGES} messages, one at a time:",
-        synapse::SYNAPSE_VERSION
-    );
-    println!(
-        "  message sent -> reply received: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-        latencies.last().unwrap().as_secs_f64() * 1e3,
-    );
-    let megabytes = |kb: Option<u64>| kb.map_or("unknown".to_owned(), |kb| format!("{:.1} MB", kb as f64 / 1024.0));
-    println!("  bot resident memory: {} now, {} peak", megabytes(rss), megabytes(peak));
+    let title = format!("Matrix adapter against Synapse {} on loopback", synapse::SYNAPSE_VERSION);
+    measure::report(&title, "message sent -> reply received", latencies, memory);
 }

@@ -45,5 +45,5 @@ pub mod safety;
 
 pub use bot::{Audience, Bot, ChatOutcome, Incoming};
 pub use content::{Catalog, ContentError, ContentErrors};
-pub use reply::{PlainText, Render, Reply, ReplyKind, Section};
+pub use reply::{Render, Reply, ReplyKind};
 pub use safety::{Assessment, CrisisLevel, Detector};

@@ -6,7 +6,7 @@ use crate::safety::CrisisLevel;
 
 /// One part of a reply, before the disclaimer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Section {
+enum Section {
     Heading(String),
     Paragraph(String),
     /// Items such as hotlines or topics, one per line.
@@ -77,7 +77,7 @@ impl Reply {
 
 /// The plain-text rendering used by the console, the CLI and as the fallback body of rich messages.
 #[derive(Default)]
-pub struct PlainText {
+struct PlainText {
     text: String,
 }
 

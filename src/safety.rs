@@ -142,22 +142,7 @@ impl Detector {
             }
             let mut vetoed_by = None;
             let stands = self.triggers.regexes[rule].find_iter(normalized).any(|hit| {
-                let veto = if self.is_negated(&normalized[..hit.start()]) {
-                    Some("negation.before")
-                } else if let Some(missing) = match self.trigger_strengths[rule] {
-                    Strength::Strong => None,
-                    Strength::Ambiguous => {
-                        (self.not_now_near(normalized, hit.range()) && !distress()).then_some("context.not-now")
-                    }
-                    Strength::Weak => (!distress()).then_some("weak.without-distress"),
-                } {
-                    Some(missing)
-                } else {
-                    let overlapping = vetoes.iter().find(|veto| {
-                        veto.scope.contains(&level) && veto.span.start < hit.end() && hit.start() < veto.span.end
-                    });
-                    overlapping.map(|veto| veto.id)
-                };
+                let veto = self.veto(rule, hit.range(), normalized, &vetoes, &distress);
                 vetoed_by = vetoed_by.or(veto);
                 veto.is_none()
             });
@@ -172,6 +157,35 @@ impl Detector {
             decision.exception = strongest_vetoed.1;
         }
         decision
+    }
+
+    /// What, if anything, vetoes one hit of a rule: a negation just before it, missing or contrary context for
+    /// a phrase that is not strong on its own, or an exception overlapping it.
+    fn veto(
+        &self,
+        rule: usize,
+        hit: Range<usize>,
+        normalized: &str,
+        vetoes: &[Veto],
+        distress: &dyn Fn() -> bool,
+    ) -> Option<&'static str> {
+        if self.is_negated(&normalized[..hit.start]) {
+            return Some("negation.before");
+        }
+        let context = match self.trigger_strengths[rule] {
+            Strength::Strong => None,
+            Strength::Ambiguous => {
+                (self.not_now_near(normalized, hit.clone()) && !distress()).then_some("context.not-now")
+            }
+            Strength::Weak => (!distress()).then_some("weak.without-distress"),
+        };
+        let level = self.trigger_levels[rule];
+        context.or_else(|| {
+            let overlapping = vetoes
+                .iter()
+                .find(|veto| veto.scope.contains(&level) && veto.span.start < hit.end && hit.start < veto.span.end);
+            overlapping.map(|veto| veto.id)
+        })
     }
 
     /// Whether a joke, hyperbole or long-past cue stands close to a hit.

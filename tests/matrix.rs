@@ -370,6 +370,7 @@ async fn sigterm_stops_the_binary_cleanly() {
         .env("MATRIX_USER", &bot_user)
         .env("MATRIX_PASSWORD", PASSWORD)
         .env("MATRIX_STORE", store.join("bot"))
+        .env("RUST_LOG", "info")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

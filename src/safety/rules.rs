@@ -221,6 +221,11 @@ pub(super) const EXCEPTIONS: &[Exception] = &[
         pattern: r"\b(told|tell|tells|telling|said|says|saying|asked|asking|wants|wanted|want|dared|called|yelled|screamed|texted|messaged|keep telling|kept telling) (me|him|her|them|us|you|people|someone|everyone|somebody) (to |that i should |i should |i should go |to go |that i need to |i need to )(go )?(kill (my|your) ?sel(f|ves)|kms|kys|die|end (my|your) life)\b|\b(told|tell|tells|telling) ([a-z]+ ){0,8}(to|should) (go )?kill (your|him|her|them) ?sel(f|ves)\b",
     },
     Exception {
+        id: "reported.hostile",
+        vetoes: ALL,
+        pattern: r"\b(you|u|they|he|she|people|ppl) (should|can|could|need to) (go )?(kill|unalive) (your|them|him|her) ?sel(f|ves)\b",
+    },
+    Exception {
         id: "reported.other-subject",
         vetoes: SELF,
         pattern: r"\b(you|u|they|we|people|ppl|who|everyone|anyone|nobody|no one|most people|others|he|she) (([a-hj-z][a-z]*|i[a-z]{2,}) ){0,4}(want|wanna|wanted|wanting|wish|need|ready|like) to (die|kill (my|your|them) ?sel(f|ves))\b",
@@ -228,7 +233,7 @@ pub(super) const EXCEPTIONS: &[Exception] = &[
     Exception {
         id: "accident.self-injury",
         vetoes: ALL,
-        pattern: r"\b(cut|cutting|hurt|hurting|burn|burned|burnt|burning|harm) (my|him|her|them) ?sel(f|ves) (on|while|shaving|cooking|playing|at|during|by accident|accidentally|skiing|skating|running|working out|lifting|falling|in (the )?(gym|kitchen|game|practice))\b|\b(accidentally|almost|nearly) (cut|hurt|burn(ed|t)?|killed?) (my|him|her|them) ?sel(f|ves)\b",
+        pattern: r"\b(cut|cutting|hurt|hurting|burn|burned|burnt|burning|harm) (my|him|her|them) ?sel(f|ves) (on|while|shaving|cooking|playing|at|during|by accident|accidentally|skiing|skating|running|working out|lifting|falling|in (the )?(gym|kitchen|game|practice))\b|\b(accidentally|almost|nearly) (cut|hurt|burn|burned|burnt|kill|killed) (my|him|her|them) ?sel(f|ves)\b",
     },
     Exception {
         id: "technical.names",
@@ -410,6 +415,7 @@ mod tests {
                 "kms lmao",
                 "I'm killing myself trying to finish this essay",
                 "I cut myself while cooking",
+                "one of these days I'm going to accidentally kill myself with this blender",
                 "the Suicide Squad movie was bad",
                 "the rocket did a suicide burn",
                 "I don't want to wake up early for school",
@@ -434,6 +440,7 @@ mod tests {
                 "do you ever want to die of cringe",
                 "people who want to die from boredom",
                 "why would a father tell his son to kill himself?",
+                "trolls saying they should kill themselves is not a joke",
                 "they deserve to die for what they did",
             ],
         );

@@ -213,7 +213,7 @@ pub(super) const EXCEPTIONS: &[Exception] = &[
     Exception {
         id: "hyperbole.die-of",
         vetoes: ALL,
-        pattern: r"\b(die|dying|dead) (of|from) (embarrassment|cringe|laughter|laughing|boredom|shame|cuteness|happiness|excitement|heat|hunger|thirst|anticipation|jealousy|envy)\b|\bdie (laughing|happy|a little)\b|\bdie on (this|that|the) hill\b|\bwant to die on\b|\b(would|'d) (rather|sooner) (die|kill myself|be dead)\b|\bkilling myself (laughing|trying|working|studying|at the gym|at work|over)\b",
+        pattern: r"\b(die|dying|dead) (of|from) (embarrassment|cringe|laughter|laughing|boredom|shame|cuteness|happiness|excitement|heat|hunger|thirst|anticipation|jealousy|envy)\b|\bdie (laughing|happy|a little)\b|\bdie on (this|that|the) hill\b|\bwant to die on\b|\bdie (my|her|his|your|their) hair\b|\bdie for (him|her|you|them|jesus|god|christ|my country|my family|a good cause)\b|\b(would|'d) (rather|sooner) (die|kill myself|be dead)\b|\bkilling myself (laughing|trying|working|studying|at the gym|at work|over)\b",
     },
     Exception {
         id: "reported.told-to",
@@ -409,6 +409,8 @@ mod tests {
                 "I'd die on that hill",
                 "I almost died laughing",
                 "i could die of embarrassment",
+                "I want to die my hair blue",
+                "I would die for you",
                 "we killed it at the gig last night",
                 "dead tired after work",
                 "this game is killing me lol",

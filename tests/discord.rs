@@ -1,7 +1,6 @@
 //! The Discord adapter against a fake Discord on loopback: every behaviour of the adapter, with every request
 //! body checked against Discord's OpenAPI spec and limits.
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::support::bot_process::{bot_command, terminate};
 use crate::support::discord_contract::assert_valid;
 use crate::support::fake_discord::{
     guild_create, interaction_create, message_create, FakeDiscord, OnIdentify, Request,
@@ -343,19 +343,10 @@ async fn identifies_with_the_message_content_intent_by_default() {
     running.stop().await;
 }
 
-/// Starts the real binary on the fake, logging at `info` to a piped standard error.
+/// Starts the real binary on the fake.
 fn spawn_binary(fake: &FakeDiscord, token: &str) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_ketamine-info-bot"))
-        .args(["discord", "--api-url", &fake.rest_url])
-        .env("DISCORD_TOKEN", token)
-        .env_remove("DISCORD_TOKEN_FILE")
-        .env("RUST_LOG", "info")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
+    let mut command = bot_command(&["discord", "--api-url", &fake.rest_url]);
+    command.env("DISCORD_TOKEN", token).env_remove("DISCORD_TOKEN_FILE").spawn().unwrap()
 }
 
 /// Runs the real binary against the fake until it exits; returns its exit status and standard error.
@@ -394,20 +385,15 @@ async fn a_bad_token_is_a_clear_error_without_retries_and_is_never_printed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_the_binary_cleanly_after_replies_in_flight() {
     let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
-    let mut child = spawn_binary(&fake, TOKEN);
+    let child = spawn_binary(&fake, TOKEN);
     fake.wait_until_ready().await;
     // Discord takes its time to create the reply, and the stop comes while the bot waits for it.
     let delay = Duration::from_millis(1500);
     fake.set_message_delay(delay);
     let in_flight = say(&fake, "607", "1", "is ketamine legal?").await;
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(WAIT, child.wait()).await.expect("stops within the timeout").unwrap();
+    let (status, stderr) = terminate(child, WAIT).await;
     assert!(status.success(), "{status:?}");
     assert!(in_flight.at.elapsed() >= delay - Duration::from_millis(100), "exited before the reply finished");
-    let mut stderr = String::new();
-    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).await.unwrap();
     assert!(stderr.contains("shutting down"), "{stderr}");
     assert!(!stderr.contains("is ketamine legal") && !stderr.contains(TOKEN), "no content or token in logs");
 }

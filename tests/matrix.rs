@@ -1,7 +1,6 @@
 //! The Matrix adapter against a real Synapse on 127.0.0.1 (installed from PyPI on first use).
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -16,6 +15,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::support::bot_process::{bot_command, terminate};
 use crate::support::matrix_member::{Member, Received};
 use crate::support::synapse::Synapse;
 
@@ -334,23 +334,24 @@ async fn waits_for_a_homeserver_that_is_down_at_start() {
     running.stop().await;
 }
 
+/// The real binary on Matrix, configured through the environment as an operator would.
+fn matrix_bot(synapse: &Synapse, user: &str, password: &str, store: &Path) -> tokio::process::Command {
+    let mut command = bot_command(&["matrix"]);
+    command
+        .env("MATRIX_HOMESERVER", &synapse.url)
+        .env("MATRIX_USER", user)
+        .env("MATRIX_PASSWORD", password)
+        .env("MATRIX_STORE", store)
+        .env_remove("MATRIX_ACCESS_TOKEN");
+    command
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_password_is_a_clear_error_without_retries() {
     let synapse = shared_synapse();
     let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
     let store = scratch(&unique("wrong"));
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ketamine-info-bot"))
-        .arg("matrix")
-        .env("MATRIX_HOMESERVER", &synapse.url)
-        .env("MATRIX_USER", &bot_user)
-        .env("MATRIX_PASSWORD", "not-the-password")
-        .env("MATRIX_STORE", &store)
-        .env_remove("MATRIX_ACCESS_TOKEN")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
+    let output = matrix_bot(synapse, &bot_user, "not-the-password", &store).output();
     let output = tokio::time::timeout(WAIT, output).await.expect("exits by itself, no retry loop").unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
@@ -364,31 +365,15 @@ async fn sigterm_stops_the_binary_cleanly() {
     let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
     let member_user = synapse.register(&unique("member"), PASSWORD).await;
     let store = scratch(&unique("sigterm"));
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ketamine-info-bot"))
-        .arg("matrix")
-        .env("MATRIX_HOMESERVER", &synapse.url)
-        .env("MATRIX_USER", &bot_user)
-        .env("MATRIX_PASSWORD", PASSWORD)
-        .env("MATRIX_STORE", store.join("bot"))
-        .env("RUST_LOG", "info")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = matrix_bot(synapse, &bot_user, PASSWORD, &store.join("bot")).spawn().unwrap();
     let member = Member::login(&synapse.url, &member_user, PASSWORD, &store.join("member")).await;
     let room = member.create_room(false, &[&bot_user]).await;
     assert!(member.wait_for_membership(&room, &bot_user, WAIT).await);
     let question = member.say(&room, "is ketamine legal?").await;
     member.reply_to(&question, WAIT).await;
 
-    let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = tokio::time::timeout(WAIT, child.wait()).await.expect("stops").unwrap();
+    let (status, stderr) = terminate(child, WAIT).await;
     assert!(status.success(), "{status:?}");
-    let mut stderr = String::new();
-    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).await.unwrap();
     assert!(stderr.contains("shutting down"), "{stderr}");
     assert!(!stderr.contains("is ketamine legal") && !stderr.contains(PASSWORD), "no content or secrets in logs");
 }

@@ -40,6 +40,7 @@ pub(super) const NOT_NOW: &str = r"\b(lol|lmao|lmfao|rofl|haha[ha]*|hehe[he]*|jk
 /// Signs that the writer is in distress, one family each: a weak phrase stands when one of them shows, and
 /// [`MANY_DISTRESS_SIGNS`] of them together count as the writer's own crisis even without a crisis phrase.
 pub(super) const DISTRESS: &[&str] = &[
+    r"\b(tired of|can't keep) fighting\b|\bcan't fight (this|it) any ?more\b|\bnothing left\b",
     r"\bi (have|got|suffer from|struggle with|deal with|am dealing with|battle|live with)( [a-z]+){0,2} (depression|anxiety|ptsd|bpd|bipolar)\b|\b(my|the) (depression|anxiety|ptsd|bpd|trauma)\b",
     r"\b(i'm|i am|i feel|i felt|feeling|i've been|i have been|been|i'm just|i get|i got|i was) ([a-z]+ ){0,3}(depressed|hopeless|worthless|useless|empty|numb|broken|miserable|trapped|desperate|overwhelmed)\b",
     r"\b(i'm|i am|i feel|feeling|i've been|been|i'm just|i was) ([a-z]+ ){0,3}(alone|lonely|isolated)\b|\b(my|the) loneliness\b",
@@ -100,13 +101,13 @@ pub(super) const TRIGGERS: &[Rule] = &[
         id: "self.plan.how-to",
         level: SelfRisk,
         strength: Strength::Strong,
-        pattern: r"\b(best|easiest|quickest|painless|good|effective|surest|fastest|reliable)? ?(way|ways|method|methods) to (commit suicide|kill myself|end my life)\b|\b(painless|quick|quickest|easiest|least painful|fastest|surest|best|most effective) (way|ways|method|methods) to (die|go|end (it|my life|things)|kill myself|do it|unalive)\b|\bpainless (death|suicide)\b|\bhow (to|can i|do i|could i|would i|should i) die\b",
+        pattern: r"\b(researching|looking up|googling|searching|reading about|read about) (ways|methods|how) to (die|kill myself|overdose|end it|end my life)\b|\b(best|easiest|quickest|painless|good|effective|surest|fastest|reliable)? ?(way|ways|method|methods) to (commit suicide|kill myself|end my life)\b|\b(painless|quick|quickest|easiest|least painful|fastest|surest|best|most effective) (way|ways|method|methods) to (die|go|end (it|my life|things)|kill myself|do it|unalive)\b|\bpainless (death|suicide)\b|\bhow (to|can i|do i|could i|would i|should i) die\b",
     },
     Rule {
         id: "self.farewell",
         level: SelfRisk,
         strength: Strength::Strong,
-        pattern: r"\b(wrote|writing|write|written|left|leave|leaving) (a|my) (suicide|goodbye) (note|letter)\b|\bmy (last|final) goodbye\b|\bthis is (my )?goodbye( forever)?\b|\bgoodbye (forever|cruel world)\b|\bgoodnight forever\b|\b(won't|will not) be (here|around|alive) (tomorrow|much longer|anymore|by (tomorrow|morning|monday|the weekend|next week))\b|\bby the time (you|anyone|someone|people) (read|reads|see|sees|find|finds) this\b|\b(giving|gave|give) away (all )?(my|all my) (stuff|things|belongings|possessions|pets?)\b",
+        pattern: r"\b(not|never) going to be (here|around) (much longer|tomorrow|anymore|for long)\b|\b(wrote|writing|write|written|left|leave|leaving) (a|my) (suicide|goodbye) (note|letter)\b|\bmy (last|final) goodbye\b|\bthis is (my )?goodbye( forever)?\b|\bgoodbye (forever|cruel world)\b|\bgoodnight forever\b|\b(won't|will not) be (here|around|alive) (tomorrow|much longer|anymore|by (tomorrow|morning|monday|the weekend|next week))\b|\bby the time (you|anyone|someone|people) (read|reads|see|sees|find|finds) this\b|\b(giving|gave|give) away (all )?(my|all my) (stuff|things|belongings|possessions|pets?)\b",
     },
     // --- the writer's own ideation, explicit and passive
     Rule {
@@ -119,7 +120,7 @@ pub(super) const TRIGGERS: &[Rule] = &[
         id: "self.ideation.passive",
         level: SelfRisk,
         strength: Strength::Strong,
-        pattern: r"\b(given|give|gave) up on (life|living)\b|\b(sleep|asleep)( [a-z]+)? (and|&) (never|not) wake up\b|\b(hope|hopefully|wish|pray|praying) (that )?i (don't|do not|never|won't|will not|wouldn't) wake up\b|\b(sleep|go to sleep|fall asleep) (and|&) (never|not) wake up\b|\b(don't|do not|never) (even )?want to wake up\b|\bnever wake up again\b|\b(sleep|rest) forever\b|\bdisappear forever\b|\b(don't|do not) (really |even |just )?want to (live|be alive|exist|keep living|stay alive)\b|\b(don't|do not) (really |even |just )?want to (be here|be around|go on|keep going) anymore\b|\bwish i (was|were|had) never (been )?born\b|\bwish i (didn't|did not|never) exist(ed)?\b|\bwant to (stop existing|not exist|cease to exist|not be alive)\b|\b(tired|sick) of (living|being alive|existing)\b|\bdone (with )?living\b|\b(no|zero) (reason|reasons) (left )?to (live|stay alive|keep living|keep going)\b|\bnothing (left )?to live for\b|\bno point (in )?(living|being alive|going on|staying alive)\b|\bwhat'?s the point (of|in) (living|being alive|going on|staying alive)\b|\bwhy (should|would) i (keep living|stay alive|live|go on)\b|\bcan't (go on|keep going|keep living|live) like this\b|\bwant (it all|everything|my life|all of (it|this)|this all) to (end|be over|stop)\b",
+        pattern: r"\b(my )?life (isn't|is not|ain't|isnt) worth (living|it)\b|\bnot worth living\b|\bhate being alive\b|\bregret (ever )?being born\b|\b(everyone|everybody|the world|my family|they) would be (better|happier) (off )?without me\b|\b(given|give|gave) up on (life|living)\b|\b(sleep|asleep)( [a-z]+)? (and|&) (never|not) wake up\b|\b(hope|hopefully|wish|pray|praying) (that )?i (don't|do not|never|won't|will not|wouldn't) wake up\b|\b(sleep|go to sleep|fall asleep) (and|&) (never|not) wake up\b|\b(don't|do not|never) (even )?want to wake up\b|\bnever wake up again\b|\b(sleep|rest) forever\b|\bdisappear forever\b|\b(don't|do not) (really |even |just )?want to (live|be alive|exist|keep living|stay alive)\b|\b(don't|do not) (really |even |just )?want to (be here|be around|go on|keep going) anymore\b|\bwish i (was|were|had) never (been )?born\b|\bwish i (didn't|did not|never) exist(ed)?\b|\bwant to (stop existing|not exist|cease to exist|not be alive)\b|\b(tired|sick) of (living|being alive|existing)\b|\bdone (with )?living\b|\b(no|zero) (reason|reasons) (left )?to (live|stay alive|keep living|keep going)\b|\bnothing (left )?to live for\b|\bno point (in )?(living|being alive|going on|staying alive)\b|\bwhat'?s the point (of|in) (living|being alive|going on|staying alive)\b|\bwhy (should|would) i (keep living|stay alive|live|go on)\b|\bcan't (go on|keep going|keep living|live) like this\b|\bwant (it all|everything|my life|all of (it|this)|this all) to (end|be over|stop)\b",
     },
     Rule {
         id: "self.ideation.nobody-would-care",
@@ -156,7 +157,7 @@ pub(super) const TRIGGERS: &[Rule] = &[
         id: "self.weak.ending",
         level: SelfRisk,
         strength: Strength::Weak,
-        pattern: r"\b(will|would|could|is) (it|this|that|this much|that much) (be )?(enough to )?kill me\b|\b(most|least|more|less) painful (way|method|death)\b|\bmy life (is|feels) (like it's )?over\b|\b(don't know|not sure|no idea) how (much )?longer i can (go on|take|keep|do|hold on|last)\b|\bwant(ed)? it to be over\b|\bwithout me (here|around|in it)\b|\b(please|someone|somebody|just) kill me\b|\b(drive|drives|driving|drove) me to suicide\b|\bwant it (all )?over( with)?\b|\bcan't do (it|this) any ?more\b|\b(finally |i'm |im )?ending it\b|\bwant to end it\b|\b(want|need|wish) (it|this|the pain|everything|my life|all this) to (end|stop)\b|\b(want|need|looking for|find) (a|an|the) (easy )?way out\b|\b(do|doing) it (tonight|tomorrow|today|soon|this weekend|before)\b|\bi (have|made|got) (a|my) plan\b|\bhave everything planned\b|\b(end|stop) (the|this|my) pain\b|\b(disappear|not be here|not exist|be gone) (forever|anymore|for good)\b|\bsay(ing)? (my )?goodbyes?\b|\bi'm (done|finished)\b|\b(don't|do not) (want|wanna) to be here\b|\bwhy (live|should i live|am i (still )?alive|am i still here)\b|\b(thinking about|thoughts of|think about) (death|dying|ways to die|not being here|ending things)\b|\bcan't do this anymore\b|\bi (am|'m) (going|gonna) to die\b|\bready to go\b",
+        pattern: r"\bwish i could (just )?disappear\b|\b(will|would|could|is) (it|this|that|this much|that much) (be )?(enough to )?kill me\b|\b(most|least|more|less) painful (way|method|death)\b|\bmy life (is|feels) (like it's )?over\b|\b(don't know|not sure|no idea) how (much )?longer i can (go on|take|keep|do|hold on|last)\b|\bwant(ed)? it to be over\b|\bwithout me (here|around|in it)\b|\b(please|someone|somebody|just) kill me\b|\b(drive|drives|driving|drove) me to suicide\b|\bwant it (all )?over( with)?\b|\bcan't do (it|this) any ?more\b|\b(finally |i'm |im )?ending it\b|\bwant to end it\b|\b(want|need|wish) (it|this|the pain|everything|my life|all this) to (end|stop)\b|\b(want|need|looking for|find) (a|an|the) (easy )?way out\b|\b(do|doing) it (tonight|tomorrow|today|soon|this weekend|before)\b|\bi (have|made|got) (a|my) plan\b|\bhave everything planned\b|\b(end|stop) (the|this|my) pain\b|\b(disappear|not be here|not exist|be gone) (forever|anymore|for good)\b|\bsay(ing)? (my )?goodbyes?\b|\bi'm (done|finished)\b|\b(don't|do not) (want|wanna) to be here\b|\bwhy (live|should i live|am i (still )?alive|am i still here)\b|\b(thinking about|thoughts of|think about) (death|dying|ways to die|not being here|ending things)\b|\bcan't do this anymore\b|\bi (am|'m) (going|gonna) to die\b|\bready to go\b",
     },
     Rule {
         id: "self.weak.suicide-with-distress",
@@ -299,6 +300,9 @@ mod tests {
                 "goodnight forever",
                 "I want it all to end",
                 "I can't go on like this",
+                "my life isn't worth living",
+                "I hate being alive",
+                "the world would be better without me",
             ],
         );
     }
@@ -318,6 +322,8 @@ mod tests {
                 "thinking of jumping off the bridge",
                 "I just overdosed",
                 "I took the rest of my sleeping pills",
+                "I've been researching ways to die",
+                "I'm not going to be around much longer",
             ],
         );
     }
@@ -444,6 +450,7 @@ mod tests {
                 "why would a father tell his son to kill himself?",
                 "trolls saying they should kill themselves is not a joke",
                 "they deserve to die for what they did",
+                "life is worth living after all",
             ],
         );
     }

@@ -99,8 +99,13 @@ fn replies_to(fake: &FakeDiscord, message_id: &str) -> Vec<Request> {
 
 /// Sends a chat message and returns the bot's reply to it.
 async fn say(fake: &FakeDiscord, channel: &str, author: &str, content: &str) -> Request {
-    let id = fake.next_id();
-    fake.dispatch("MESSAGE_CREATE", message_create(&id, channel, author, content));
+    send(fake, message_create(&fake.next_id(), channel, author, content)).await
+}
+
+/// Dispatches a MESSAGE_CREATE payload and returns the bot's reply to it.
+async fn send(fake: &FakeDiscord, message: Value) -> Request {
+    let id = message["id"].as_str().unwrap().to_owned();
+    fake.dispatch("MESSAGE_CREATE", message);
     fake.wait_for(WAIT, |r| is_reply_to(r, &id)).await
 }
 
@@ -265,6 +270,22 @@ async fn crisis_replies_for_self_someone_else_and_mentions_use_the_servers_local
     for reply in [&own, &friend, &mention] {
         assert!(content(reply).ends_with(&catalog.catalog().disclaimer));
     }
+    stop_and_check(&fake, running).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn direct_messages_get_answers_and_crisis_replies_too() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    let direct = |text: &str| {
+        let mut message = message_create(&fake.next_id(), "609", "5", text);
+        message.as_object_mut().unwrap().remove("guild_id");
+        message
+    };
+    let answer = send(&fake, direct("is ketamine legal?")).await;
+    assert!(content(&answer).contains("Schedule III") && content(&answer).ends_with(&disclaimer()));
+    let reply = send(&fake, direct("I want to kill myself")).await;
+    // No server, so no server locale: the international directory with the US and UK lines.
+    assert!(content(&reply).contains("988") && content(&reply).contains("116 123"));
     stop_and_check(&fake, running).await;
 }
 

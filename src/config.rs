@@ -346,6 +346,23 @@ mod tests {
     }
 
     #[test]
+    fn every_key_in_the_example_file_is_real() {
+        // Uncomment every `# key = value` line of the shipped example: unknown keys would be errors.
+        let example = include_str!("../bot.example.toml");
+        let uncommented: String = example
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(setting) if setting.split_once(" = ").is_some_and(|(key, _)| !key.contains(' ')) => setting,
+                _ => line,
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let file = ConfigFile::parse("bot.example.toml", &uncommented).unwrap();
+        assert!(file.discord.guild_id.is_some() && file.matrix.allowed_inviters.is_some());
+        assert!(file.cooldowns.faq_seconds.is_some() && file.matrix.locale.is_some());
+    }
+
+    #[test]
     fn config_file_errors_name_the_line() {
         let error = ConfigFile::parse("bot.toml", "[discord]\nguild = 1\n").unwrap_err();
         assert!(error.to_string().starts_with("bot.toml:2:") && error.to_string().contains("guild"), "{error}");

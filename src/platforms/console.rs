@@ -42,3 +42,30 @@ pub fn run(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Catalog;
+
+    fn session(input: &str, interactive: bool) -> String {
+        let bot = Bot::new(Catalog::parse("responses.toml", include_str!("../../responses.toml")).unwrap());
+        let mut output = Vec::new();
+        run(&bot, Some("en-GB"), input.as_bytes(), &mut output, interactive).unwrap();
+        String::from_utf8(output).unwrap()
+    }
+
+    #[test]
+    fn interactive_sessions_prompt_and_say_when_the_bot_stays_silent() {
+        let output = session("good morning\n!ketamine-legal\n", true);
+        assert!(output.starts_with("ketamine-info-bot console:") && output.contains("> "));
+        assert!(output.contains(SILENCE) && output.contains("Schedule III"));
+    }
+
+    #[test]
+    fn piped_sessions_print_replies_only() {
+        let output = session("good morning\n\nI want to die\n", false);
+        assert!(!output.contains(SILENCE) && !output.contains("> "));
+        assert!(output.starts_with("You don't have to go through this alone") && output.contains("116 123"));
+    }
+}

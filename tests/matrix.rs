@@ -325,6 +325,9 @@ async fn waits_for_a_homeserver_that_is_down_at_start() {
     let running = Running::start(settings(&synapse, &bot_user, &store.join("bot")));
     tokio::time::sleep(Duration::from_secs(3)).await; // the bot keeps trying to sign in
     assert!(!running.task.is_finished(), "an unreachable homeserver is retried, not fatal");
+    running.stop().await; // a stop request ends the retries cleanly, even before the bot has signed in
+
+    let running = Running::start(settings(&synapse, &bot_user, &store.join("bot")));
     tokio::task::block_in_place(|| synapse.restart());
     let member = Member::login(&synapse.url, &member_user, PASSWORD, &store.join("member")).await;
     let room = member.create_room(false, &[&bot_user]).await;

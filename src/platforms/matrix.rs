@@ -74,12 +74,29 @@ fn backoff(attempt: u32) -> Duration {
     FIRST_RETRY.saturating_mul(1 << attempt.min(16)).min(LONGEST_RETRY)
 }
 
-/// Runs the bot on Matrix until `shutdown` completes, then lets replies in flight finish.
+/// Runs the bot on Matrix until `shutdown` completes (at any stage, signing in included), then lets replies in
+/// flight finish.
 pub async fn run(
     bot: Arc<Bot>,
     settings: MatrixSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MatrixError> {
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize));
+    let result = tokio::select! {
+        result = serve(bot, &settings, Arc::clone(&in_flight)) => result,
+        () = shutdown => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+    };
+    if tokio::time::timeout(DRAIN_TIMEOUT, in_flight.acquire_many(MAX_IN_FLIGHT)).await.is_err() {
+        tracing::warn!("replies still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
+    }
+    result
+}
+
+/// Signs in, registers the handlers and syncs until an unrecoverable error.
+async fn serve(bot: Arc<Bot>, settings: &MatrixSettings, in_flight: Arc<Semaphore>) -> Result<(), MatrixError> {
     let started = MilliSecondsSinceUnixEpoch::now();
     let store_error = |problem: String| MatrixError::Store { path: settings.store.display().to_string(), problem };
     std::fs::create_dir_all(&settings.store).map_err(|e| store_error(e.to_string()))?;
@@ -89,10 +106,9 @@ pub async fn run(
         .build()
         .await
         .map_err(other)?;
-    sign_in(&client, &settings).await?;
+    sign_in(&client, settings).await?;
     let me = client.user_id().ok_or_else(|| other("signed in without a user id"))?.to_owned();
 
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize));
     let handler = Arc::new(Handler {
         bot,
         me,
@@ -101,7 +117,7 @@ pub async fn run(
         allowed_inviters: settings.allowed_inviters.clone(),
         cooldowns: Mutex::new(Cooldowns::new(settings.cooldowns.faq, settings.cooldowns.crisis)),
         seen: Mutex::new(SeenEvents::default()),
-        in_flight: Arc::clone(&in_flight),
+        in_flight,
     });
     let on_invite = Arc::clone(&handler);
     client.add_event_handler(move |event: StrippedRoomMemberEvent, room: Room| {
@@ -117,19 +133,8 @@ pub async fn run(
         let handler = Arc::clone(&on_message);
         async move { handler.answer(event, room).await }
     });
-
     tracing::info!(user = %handler.me, "listening");
-    let result = tokio::select! {
-        result = sync_forever(&client) => result,
-        () = shutdown => {
-            tracing::info!("shutting down");
-            Ok(())
-        }
-    };
-    if tokio::time::timeout(DRAIN_TIMEOUT, in_flight.acquire_many(MAX_IN_FLIGHT)).await.is_err() {
-        tracing::warn!("replies still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
-    }
-    result
+    sync_forever(&client).await
 }
 
 /// Long-polls the homeserver, one sync after another; the event handlers answer what each brings. (matrix-sdk's

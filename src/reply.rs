@@ -50,14 +50,6 @@ impl Reply {
         &self.kind
     }
 
-    /// The crisis level this reply responds to ([`CrisisLevel::None`] for plain answers).
-    pub fn crisis_level(&self) -> CrisisLevel {
-        match self.kind {
-            ReplyKind::Topic { crisis, .. } | ReplyKind::Crisis(crisis) => crisis,
-            ReplyKind::Help | ReplyKind::Resources => CrisisLevel::None,
-        }
-    }
-
     pub fn render<R: Render>(&self, mut renderer: R) -> R::Output {
         for section in &self.sections {
             match section {
@@ -174,13 +166,13 @@ impl Composer<'_> {
 
     pub fn resources(&self) -> Reply {
         let crisis = &self.catalog.crisis;
-        let mut sections = vec![
+        let sections = vec![
             Section::Heading(crisis.resources_title.clone()),
             Section::Paragraph(crisis.resources_intro.clone()),
             Section::List(self.hotlines()),
             Section::Paragraph(crisis.emergency.clone()),
+            Section::Paragraph(format!("Hotlines last checked {}.", crisis.last_checked)),
         ];
-        sections.push(Section::Paragraph(format!("Hotlines last checked {}.", crisis.last_checked)));
         self.reply(ReplyKind::Resources, sections)
     }
 

@@ -9,7 +9,6 @@ pub mod render;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
-use std::time::{Duration, Instant};
 
 use serenity::all::{
     ClientBuilder, Command, CommandInteraction, CommandOptionType, Context, CreateAllowedMentions,
@@ -18,8 +17,8 @@ use serenity::all::{
     Guild, GuildId, HttpBuilder, Interaction, Message, Ready, ResolvedValue, UserId,
 };
 use serenity::async_trait;
-use tokio::sync::Semaphore;
 
+use super::shared::{chat_reply, InFlight};
 use crate::config::DiscordSettings;
 use crate::cooldown::Cooldowns;
 use crate::{Audience, Bot, Catalog, Incoming, Reply};
@@ -28,11 +27,6 @@ use crate::{Audience, Bot, Catalog, Incoming, Reply};
 const PRIVATE_OPTION: &str = "private";
 const TOPIC_OPTION: &str = "topic";
 const REGION_OPTION: &str = "region";
-
-/// How long a shutdown waits for replies already being sent.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handlers that may run at once; shutdown takes them all to know that none is left.
-const MAX_IN_FLIGHT: u32 = 1 << 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscordError {
@@ -75,14 +69,14 @@ pub async fn run(
     if !settings.commands_only {
         intents |= GatewayIntents::GUILD_MESSAGES | GatewayIntents::DIRECT_MESSAGES | GatewayIntents::MESSAGE_CONTENT;
     }
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize));
+    let in_flight = InFlight::new();
     let handler = Handler {
         bot,
         guild: settings.guild_id.map(GuildId::new),
         cooldowns: Mutex::new(Cooldowns::new(settings.cooldowns.faq, settings.cooldowns.crisis)),
         me: OnceLock::new(),
         guild_locales: RwLock::new(HashMap::new()),
-        in_flight: Arc::clone(&in_flight),
+        in_flight: in_flight.clone(),
     };
     let mut client = ClientBuilder::new_with_http(http, intents)
         .event_handler(handler)
@@ -96,10 +90,7 @@ pub async fn run(
     });
     tracing::info!(application = %application.id, commands_only = settings.commands_only, "connecting to Discord");
     let result = client.start().await;
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, in_flight.acquire_many(MAX_IN_FLIGHT)).await;
-    if drained.is_err() {
-        tracing::warn!("replies still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
-    }
+    in_flight.drain().await;
     result.map_err(|error| match error {
         serenity::Error::Gateway(serenity::gateway::GatewayError::DisallowedGatewayIntents) => {
             DiscordError::DisallowedIntents
@@ -155,7 +146,7 @@ struct Handler {
     me: OnceLock<UserId>,
     /// Each server's preferred locale, which picks crisis lines for chat messages.
     guild_locales: RwLock<HashMap<GuildId, String>>,
-    in_flight: Arc<Semaphore>,
+    in_flight: InFlight,
 }
 
 #[async_trait]
@@ -179,33 +170,16 @@ impl EventHandler for Handler {
     }
 
     async fn message(&self, ctx: Context, message: Message) {
-        let Ok(_permit) = self.in_flight.acquire().await else { return };
+        let Some(_permit) = self.in_flight.enter().await else { return };
         let from_a_person = !message.author.bot && message.webhook_id.is_none();
         if !from_a_person || self.me.get() == Some(&message.author.id) {
             return;
         }
         let locale = message.guild_id.and_then(|g| self.guild_locales.read().expect("not poisoned").get(&g).cloned());
-        let outcome = self.bot.chat(&message.content, Audience { locale: locale.as_deref(), command_prefix: "/" });
-        let Some(reply) = outcome.reply else { return };
-        let channel = message.channel_id.to_string();
-        let admitted = self.cooldowns.lock().expect("not poisoned").admit(
-            &channel,
-            &message.author.id.to_string(),
-            &reply,
-            Instant::now(),
-        );
-        tracing::info!(
-            message = %message.id,
-            channel = %channel,
-            crisis = outcome.assessment.level.as_str(),
-            rule = outcome.assessment.rule.unwrap_or("-"),
-            topic = outcome.topics.first().map_or("-", |t| t.id.as_str()),
-            admitted,
-            "chat reply"
-        );
-        if !admitted {
-            return;
-        }
+        let audience = Audience { locale: locale.as_deref(), command_prefix: "/" };
+        let (channel, person) = (message.channel_id.to_string(), message.author.id.to_string());
+        let place = (channel.as_str(), person.as_str(), &message.id as &dyn std::fmt::Display);
+        let Some(reply) = chat_reply(&self.bot, &self.cooldowns, &message.content, audience, place) else { return };
         for (index, text) in render::messages(&reply).into_iter().enumerate() {
             let mut create = CreateMessage::new().content(text).allowed_mentions(no_pings());
             if index == 0 {
@@ -219,7 +193,7 @@ impl EventHandler for Handler {
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
-        let Ok(_permit) = self.in_flight.acquire().await else { return };
+        let Some(_permit) = self.in_flight.enter().await else { return };
         match interaction {
             Interaction::Command(command) => self.answer_command(&ctx, &command).await,
             Interaction::Autocomplete(autocomplete) => self.autocomplete(&ctx, &autocomplete).await,

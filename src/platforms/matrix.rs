@@ -13,7 +13,7 @@ use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::config::SyncSettings;
@@ -26,8 +26,8 @@ use matrix_sdk::ruma::events::room::message::{
 use matrix_sdk::ruma::events::Mentions;
 use matrix_sdk::ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedUserId, UserId};
 use matrix_sdk::{Client, Room, SessionMeta, SessionTokens};
-use tokio::sync::Semaphore;
 
+use super::shared::{chat_reply, InFlight};
 use crate::config::{MatrixAuth, MatrixSettings};
 use crate::cooldown::Cooldowns;
 use crate::{Audience, Bot, Incoming, Reply};
@@ -42,9 +42,6 @@ const JOIN_TRIES: u32 = 8;
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Event ids remembered to drop duplicates that a reconnect may deliver again.
 const REMEMBERED_EVENTS: usize = 4096;
-/// How long a shutdown waits for replies already being sent.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_IN_FLIGHT: u32 = 1 << 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MatrixError {
@@ -81,22 +78,20 @@ pub async fn run(
     settings: MatrixSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MatrixError> {
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize));
+    let in_flight = InFlight::new();
     let result = tokio::select! {
-        result = serve(bot, &settings, Arc::clone(&in_flight)) => result,
+        result = serve(bot, &settings, in_flight.clone()) => result,
         () = shutdown => {
             tracing::info!("shutting down");
             Ok(())
         }
     };
-    if tokio::time::timeout(DRAIN_TIMEOUT, in_flight.acquire_many(MAX_IN_FLIGHT)).await.is_err() {
-        tracing::warn!("replies still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
-    }
+    in_flight.drain().await;
     result
 }
 
 /// Signs in, registers the handlers and syncs until an unrecoverable error.
-async fn serve(bot: Arc<Bot>, settings: &MatrixSettings, in_flight: Arc<Semaphore>) -> Result<(), MatrixError> {
+async fn serve(bot: Arc<Bot>, settings: &MatrixSettings, in_flight: InFlight) -> Result<(), MatrixError> {
     let started = MilliSecondsSinceUnixEpoch::now();
     let store_error = |problem: String| MatrixError::Store { path: settings.store.display().to_string(), problem };
     std::fs::create_dir_all(&settings.store).map_err(|e| store_error(e.to_string()))?;
@@ -284,7 +279,7 @@ struct Handler {
     allowed_inviters: Vec<String>,
     cooldowns: Mutex<Cooldowns>,
     seen: Mutex<SeenEvents>,
-    in_flight: Arc<Semaphore>,
+    in_flight: InFlight,
 }
 
 impl Handler {
@@ -317,7 +312,7 @@ impl Handler {
     }
 
     async fn answer(&self, event: OriginalSyncRoomMessageEvent, room: Room) {
-        let Ok(_permit) = self.in_flight.acquire().await else { return };
+        let Some(_permit) = self.in_flight.enter().await else { return };
         // Other bots speak in notices; answering only text keeps bots from talking to each other.
         let MessageType::Text(text) = &event.content.msgtype else { return };
         if event.sender == self.me || event.origin_server_ts < self.started {
@@ -357,24 +352,8 @@ impl Handler {
                 reply
             }
             Incoming::Chat(text) => {
-                let outcome = self.bot.chat(text, audience);
-                let reply = outcome.reply?;
-                let admitted = self.cooldowns.lock().expect("not poisoned").admit(
-                    room_id.as_str(),
-                    event.sender.as_str(),
-                    &reply,
-                    Instant::now(),
-                );
-                tracing::info!(
-                    room = %room_id,
-                    event = %event.event_id,
-                    crisis = outcome.assessment.level.as_str(),
-                    rule = outcome.assessment.rule.unwrap_or("-"),
-                    topic = outcome.topics.first().map_or("-", |t| t.id.as_str()),
-                    admitted,
-                    "chat reply"
-                );
-                admitted.then_some(reply)
+                let place = (room_id.as_str(), event.sender.as_str(), &event.event_id as &dyn std::fmt::Display);
+                chat_reply(&self.bot, &self.cooldowns, text, audience, place)
             }
         }
     }

@@ -42,7 +42,7 @@ impl<'a> Incoming<'a> {
 /// Everything the bot decided about a chat message.
 #[derive(Debug)]
 pub struct ChatOutcome<'a> {
-    pub assessment: Assessment,
+    pub assessment: Assessment<'a>,
     /// The topics the message asks about, in file order; the first one answers.
     pub topics: Vec<&'a Topic>,
     pub reply: Option<Reply>,

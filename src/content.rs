@@ -214,14 +214,22 @@ struct RawTopic {
 }
 
 /// Collects problems with their places while the raw content is turned into a catalog.
-struct Checker<'a> {
+pub(crate) struct Checker<'a> {
     file: &'a str,
     text: &'a str,
     errors: Vec<(usize, ContentError)>,
 }
 
-impl Checker<'_> {
-    fn error(&mut self, span: Range<usize>, problem: impl Into<String>) {
+impl<'a> Checker<'a> {
+    pub(crate) fn new(file: &'a str, text: &'a str) -> Checker<'a> {
+        Checker { file, text, errors: Vec::new() }
+    }
+
+    pub(crate) fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
+    pub(crate) fn error(&mut self, span: Range<usize>, problem: impl Into<String>) {
         let start = span.start.min(self.text.len());
         let before = &self.text[..start];
         let line = before.matches('\n').count() + 1;
@@ -332,7 +340,7 @@ impl Catalog {
 }
 
 impl Checker<'_> {
-    fn into_errors(mut self) -> ContentErrors {
+    pub(crate) fn into_errors(mut self) -> ContentErrors {
         self.errors.sort_by_key(|(offset, _)| *offset);
         ContentErrors(self.errors.into_iter().map(|(_, error)| error).collect())
     }

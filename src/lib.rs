@@ -39,6 +39,7 @@ pub mod content;
 pub mod cooldown;
 pub mod matching;
 pub mod normalize;
+pub mod phrase;
 pub mod platforms;
 pub mod reply;
 pub mod safety;

@@ -222,6 +222,10 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
 #[derive(Serialize)]
 struct Classification<'a> {
     crisis: &'static str,
+    /// The rule that decided and its category, or the exception that vetoed the strongest hit.
+    rule: Option<&'a str>,
+    category: Option<&'static str>,
+    exception: Option<&'a str>,
     topics: Vec<&'a str>,
     reply: Option<String>,
 }
@@ -232,6 +236,9 @@ fn classify(bot: &Bot, locale: Option<&str>, input: impl BufRead, mut output: im
         let outcome = bot.chat(&line, audience(locale));
         let classification = Classification {
             crisis: outcome.assessment.level.as_str(),
+            rule: outcome.assessment.rule,
+            category: outcome.assessment.category.map(|category| category.as_str()),
+            exception: outcome.assessment.exception,
             topics: outcome.topics.iter().map(|topic| topic.id.as_str()).collect(),
             reply: outcome.reply.map(|reply| reply.to_plain_text()),
         };

@@ -170,16 +170,38 @@ mod tests {
     }
 
     #[test]
-    fn crisis_and_question_together_get_crisis_first_then_snippet() {
+    fn the_writers_own_crisis_gets_the_crisis_block_alone_whatever_it_asked() {
         let bot = bot();
-        let outcome = bot.chat("I want to die. Is ketamine legal?", US);
-        assert_eq!(outcome.assessment.level, CrisisLevel::SelfRisk);
+        for text in
+            ["I want to die. Is ketamine legal?", "what's the lethal dose of ketamine", "how much ketamine to overdose"]
+        {
+            let outcome = bot.chat(text, US);
+            assert_eq!(outcome.assessment.level, CrisisLevel::SelfRisk, "{text}");
+            let reply = outcome.reply.unwrap();
+            assert_eq!(reply.kind(), &ReplyKind::Crisis(CrisisLevel::SelfRisk), "{text}");
+            let plain = reply.to_plain_text();
+            assert!(plain.starts_with(&bot.catalog().crisis.self_title) && plain.contains("988"), "{plain}");
+            for topic in &bot.catalog().topics {
+                assert!(!plain.contains(&topic.body), "{text}: snippet {} in a crisis reply", topic.id);
+            }
+            assert!(plain.ends_with(&bot.catalog().disclaimer));
+        }
+    }
+
+    #[test]
+    fn concern_for_someone_else_may_carry_a_snippet_but_never_dosing() {
+        let bot = bot();
+        let outcome = bot.chat("my friend is suicidal, is ketamine legal?", US);
+        assert_eq!(outcome.assessment.level, CrisisLevel::ThirdParty);
+        let text = outcome.reply.unwrap().to_plain_text();
+        assert!(text.find("988").unwrap() < text.find("Schedule III").unwrap(), "{text}");
+
+        let outcome = bot.chat("my friend is suicidal, how much ketamine is too much?", US);
+        assert_eq!(outcome.topics.first().map(|topic| topic.id.as_str()), Some("dosing"));
         let reply = outcome.reply.unwrap();
-        assert_eq!(reply.kind(), &ReplyKind::Topic { id: "legal-status".into(), crisis: CrisisLevel::SelfRisk });
-        let text = reply.to_plain_text();
-        let crisis_at = text.find("988").unwrap();
-        let snippet_at = text.find("Schedule III").unwrap();
-        assert!(crisis_at < snippet_at && text.ends_with(&bot.catalog().disclaimer));
+        assert_eq!(reply.kind(), &ReplyKind::Crisis(CrisisLevel::ThirdParty));
+        let dosing = bot.catalog().topic_by_command("ketamine-dosing").unwrap();
+        assert!(!dosing.with_crisis && !reply.to_plain_text().contains(&dosing.body));
     }
 
     #[test]

@@ -7,12 +7,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 
-use regex::Regex;
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::matching::Matcher;
-use crate::normalize::compile_pattern;
+use crate::phrase::{self, Vocabulary};
 
 /// The largest reply the content may produce, in characters: the smallest limit of the platforms the bot
 /// renders to (a Discord embed description). Checked for every topic with the longest crisis block.
@@ -44,6 +43,8 @@ pub struct Topic {
     /// Where in the source document the body comes from.
     pub section: String,
     pub body: String,
+    /// Whether the snippet may follow a crisis block for someone else (`false` for dosing facts).
+    pub with_crisis: bool,
 }
 
 /// The topic picker and help command.
@@ -151,6 +152,8 @@ struct RawCatalog {
     #[allow(dead_code, reason = "names the source document for readers of the file; nothing reads it")]
     source: String,
     disclaimer: Spanned<String>,
+    #[serde(default)]
+    vocab: HashMap<String, Vec<String>>,
     matching: RawMatching,
     help: RawHelp,
     crisis: RawCrisis,
@@ -160,8 +163,8 @@ struct RawCatalog {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMatching {
-    subject: Spanned<String>,
-    question: Spanned<String>,
+    subject: Vec<Spanned<String>>,
+    question: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +214,12 @@ struct RawTopic {
     section: Spanned<String>,
     keywords: Vec<Spanned<String>>,
     body: Spanned<String>,
+    #[serde(default = "yes")]
+    with_crisis: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Collects problems with their places while the raw content is turned into a catalog.
@@ -275,24 +284,17 @@ impl<'a> Checker<'a> {
         value.into_inner()
     }
 
-    /// Compiles a pattern as the matcher will; returns its compiled source when valid.
-    fn pattern(&mut self, value: &Spanned<String>) -> Option<String> {
-        let compiled = compile_pattern(value.get_ref());
-        match Regex::new(&compiled) {
-            Ok(_) => Some(compiled),
-            Err(error) => {
-                let problem = format!("invalid regular expression {:?}: {}", value.get_ref(), first_line(&error));
-                self.error(value.span(), problem);
-                None
+    /// Compiles phrases (see [`crate::phrase`]) as the matcher will; returns their alternation when all are valid.
+    fn phrases(&mut self, phrases: &[Spanned<String>], vocabulary: &Vocabulary) -> Option<String> {
+        let mut sources = Vec::with_capacity(phrases.len());
+        for phrase in phrases {
+            match phrase::compile(phrase.get_ref(), vocabulary) {
+                Ok(source) => sources.push(format!("(?:{source})")),
+                Err(problem) => self.error(phrase.span(), problem),
             }
         }
+        (sources.len() == phrases.len()).then(|| sources.join("|"))
     }
-}
-
-/// regex's errors draw the pattern over several lines; the last line says what is wrong.
-fn first_line(error: &regex::Error) -> String {
-    let text = error.to_string();
-    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(&text).trim().to_owned()
 }
 
 impl Catalog {
@@ -349,8 +351,9 @@ impl Checker<'_> {
     fn build(&mut self, raw: RawCatalog) -> Option<(Catalog, Vec<Range<usize>>)> {
         let mut commands = HashMap::new();
         let disclaimer = self.text("disclaimer", raw.disclaimer);
-        let subject = self.pattern(&raw.matching.subject);
-        let question = self.pattern(&raw.matching.question);
+        let vocabulary = Vocabulary::new(raw.vocab);
+        let subject = self.phrases(&raw.matching.subject, &vocabulary);
+        let question = self.phrases(&raw.matching.question, &vocabulary);
         let help = Help {
             command: self.command(raw.help.command, &mut commands),
             description: self.description(raw.help.description),
@@ -367,7 +370,8 @@ impl Checker<'_> {
             if ids.insert(topic.id.get_ref().clone(), ()).is_some() {
                 self.error(topic.id.span(), format!("duplicate topic id {:?}", topic.id.get_ref()));
             }
-            let patterns: Vec<Option<String>> = topic.keywords.iter().map(|k| self.pattern(k)).collect();
+            let patterns: Vec<Option<String>> =
+                topic.keywords.iter().map(|k| self.phrases(std::slice::from_ref(k), &vocabulary)).collect();
             keywords.push(patterns.into_iter().collect::<Option<Vec<_>>>());
             topic_spans.push(topic.id.span());
             topics.push(Topic {
@@ -376,6 +380,7 @@ impl Checker<'_> {
                 description: self.description(topic.description),
                 section: self.text("topic.section", topic.section),
                 body: self.text("topic.body", topic.body),
+                with_crisis: topic.with_crisis,
             });
         }
 
@@ -383,7 +388,8 @@ impl Checker<'_> {
         let matcher = match Matcher::new(subject?, question?, keywords?) {
             Ok(matcher) => matcher,
             Err(error) => {
-                self.error(0..0, format!("the keyword patterns together are too large: {}", first_line(&error)));
+                let problem = format!("the keyword patterns together are too large: {error}");
+                self.error(0..0, phrase::last_line(&problem));
                 return None;
             }
         };
@@ -592,11 +598,17 @@ mod tests {
     }
 
     #[test]
-    fn invalid_regexes_are_rejected_with_their_place() {
-        let error = assert_one_error(r"'\bcystitis\b'", r"'\bcyst(itis'", "invalid regular expression");
-        let line = RESPONSES.lines().position(|l| l.contains(r"\bcystitis\b")).unwrap() + 1;
+    fn invalid_phrases_are_rejected_with_their_place() {
+        let error = assert_one_error("'cystitis'", "'(cystitis'", "missing");
+        let line = RESPONSES.lines().position(|l| l.contains("'cystitis'")).unwrap() + 1;
         assert_eq!(error.line, line);
-        assert_one_error(r"subject = '", r"subject = '[", "invalid regular expression");
+        assert_one_error("'cystitis'", r"'re:cyst(itis'", "invalid regular expression");
+        assert_one_error("subject = [\"{ketamine}\"", "subject = [\"{ketamin}\"", "no vocabulary {ketamin}");
+    }
+
+    #[test]
+    fn with_crisis_must_be_true_or_false() {
+        assert_one_error("with_crisis = false", "with_crisis = \"no\"", "invalid type");
     }
 
     #[test]
@@ -638,8 +650,8 @@ mod tests {
     #[test]
     fn every_error_is_reported_not_just_the_first() {
         let broken = RESPONSES.replacen("command = \"ketamine-dosing\"", "command = \"Bad Name\"", 1).replacen(
-            r"'\bcystitis\b'",
-            r"'(('",
+            "'cystitis'",
+            "'(('",
             1,
         );
         let errors = Catalog::parse("broken.toml", &broken).unwrap_err().0;

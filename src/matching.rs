@@ -18,7 +18,7 @@ pub struct Matcher {
 }
 
 impl Matcher {
-    /// Builds the matcher from compiled pattern sources (see [`crate::normalize::compile_pattern`]), one list of
+    /// Builds the matcher from compiled pattern sources (see [`crate::phrase::compile`]), one list of
     /// keywords per topic in file order.
     pub(crate) fn new(subject: String, question: String, keywords: Vec<Vec<String>>) -> Result<Self, regex::Error> {
         let topic_of_pattern = keywords

@@ -10,8 +10,7 @@
 //! to a single letter (`diiie` -> `die`, and also `kill` -> `kil`); words separated by single spaces;
 //! punctuation kept (repeats folded), so patterns can see sentence ends.
 
-use unicode_normalization::char::is_combining_mark;
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
 /// Normalises `text`; see the module documentation for the normal form.
 pub fn normalize(text: &str) -> String {
@@ -26,11 +25,17 @@ pub fn normalize(text: &str) -> String {
         previous_lower = c.is_lowercase();
         chars.extend(c.to_lowercase());
     };
-    if text.is_ascii() {
-        text.chars().for_each(|c| push(c, &mut chars));
-    } else {
-        let visible = text.nfkd().filter(|&c| !is_combining_mark(c) && !is_invisible(c));
-        visible.for_each(|c| push(c, &mut chars));
+    for c in text.chars() {
+        if c.is_ascii() {
+            push(c, &mut chars);
+        } else if !is_invisible(c) {
+            // NFKD one character at a time: canonical reordering only moves combining marks, which go anyway.
+            decompose_compatible(c, |part| {
+                if !is_combining_mark(part) && !is_invisible(part) {
+                    push(part, &mut chars);
+                }
+            });
+        }
     }
     chars.retain(|&c| !is_apostrophe(c));
 
@@ -103,9 +108,18 @@ pub fn compile_pattern(pattern: &str) -> String {
     out
 }
 
-/// Zero-width and formatting characters that hide inside words (`k\u{200b}ill`).
+/// Characters that show nothing and hide inside words (`k\u{200b}ill`, `kill\u{2066} myself`): every format
+/// character (Unicode general category Cf, as of Unicode 15: soft hyphen, zero-width characters, bidi
+/// controls, word joiner, tag characters, ...), variation selectors and the combining grapheme joiner.
 fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{00ad}' | '\u{034f}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+    matches!(c,
+        '\u{00ad}' | '\u{0600}'..='\u{0605}' | '\u{061c}' | '\u{06dd}' | '\u{070f}' | '\u{0890}'..='\u{0891}'
+        | '\u{08e2}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}' | '\u{110bd}' | '\u{110cd}'
+        | '\u{13430}'..='\u{1343f}' | '\u{1bca0}'..='\u{1bca3}' | '\u{1d173}'..='\u{1d17a}' | '\u{e0001}'
+        | '\u{e0020}'..='\u{e007f}'
+        // Variation selectors, Mongolian free variation selectors, combining grapheme joiner.
+        | '\u{fe00}'..='\u{fe0f}' | '\u{e0100}'..='\u{e01ef}' | '\u{180b}'..='\u{180d}' | '\u{180f}' | '\u{034f}')
 }
 
 fn is_apostrophe(c: char) -> bool {
@@ -227,6 +241,9 @@ mod tests {
             ("I don’t want to be here", "i dont want to be here"),
             ("ｋｉｌｌ ｍｙｓｅｌｆ", "kil myself"),
             ("k\u{200b}ill myself", "kil myself"),
+            ("kill\u{2066} myself", "kil myself"),
+            ("ki\u{e0041}ll my\u{fe0f}self\u{202e}", "kil myself"),
+            ("caf\u{e9} na\u{ef}ve", "cafe naive"),
             ("k̷i̷l̷l̷ myself", "kil myself"),
             ("$uicide", "suicide"),
             ("call 988 now!!!", "cal 988 now!"),

@@ -122,7 +122,16 @@ impl Composer<'_> {
     }
 
     /// The reply to a chat message, or `None` when the bot stays silent.
+    ///
+    /// Safe messaging: at `self` the reply is the crisis block alone (a member in crisis gets people to talk to,
+    /// not facts about doses; the topic stays one command away); at `third_party` a snippet may follow the
+    /// block unless its topic is marked `with_crisis = false`.
     pub fn chat(&self, crisis: CrisisLevel, topic: Option<&Topic>) -> Option<Reply> {
+        let topic = topic.filter(|topic| match crisis {
+            CrisisLevel::SelfRisk => false,
+            CrisisLevel::ThirdParty => topic.with_crisis,
+            CrisisLevel::Mention | CrisisLevel::None => true,
+        });
         let mut sections = Vec::new();
         if crisis.is_crisis() {
             self.crisis_block(crisis, &mut sections);
@@ -219,13 +228,13 @@ fn snippet(topic: &Topic, sections: &mut Vec<Section>) {
     }
 }
 
-/// The length in characters of the longest reply `topic` can be part of: with the self-harm crisis block,
-/// for the region with the most text.
+/// The length in characters of the longest reply `topic` can be part of: after a crisis block, for the region
+/// with the most text.
 pub(crate) fn longest_reply_chars(catalog: &Catalog, topic: &Topic) -> usize {
     let fallback = catalog.crisis.regions_for(None, None);
     let region_sets = catalog.crisis.regions.iter().map(|region| vec![region]).chain(std::iter::once(fallback));
     region_sets
-        .filter_map(|regions| Composer { catalog, regions }.chat(CrisisLevel::SelfRisk, Some(topic)))
+        .filter_map(|regions| Composer { catalog, regions }.chat(CrisisLevel::ThirdParty, Some(topic)))
         .map(|reply| reply.to_plain_text().chars().count())
         .max()
         .unwrap_or(0)

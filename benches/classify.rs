@@ -1,112 +1,100 @@
-//! Throughput of the full chat path (normalise + crisis detection + topic matching + reply composition) over
-//! realistic short chat messages, beside a naive baseline in the same run: one `Regex` per keyword and a
-//! lowercase copy of every message. Criterion prints both as messages per second (`thrpt`, in elem/s).
+//! Throughput of the full chat path (normalise + crisis detection + topic matching + reply composition) on
+//! the development data's own texts as they are (emoji, curly quotes, long Reddit posts), beside the naive
+//! keyword baseline in the same run. Criterion prints messages per second (`elem/s`) or bytes per second.
 //!
-//! `cargo bench --bench classify`
+//! `cargo bench --bench classify` (reads every `*.tsv` in `../shared/eval` and `../shared/eval/extra`)
+//!
+//! - chat: every text of at most 280 characters, in messages per second;
+//! - long posts: every text over 280 characters, in bytes per second;
+//! - one 64 KiB message made of long posts joined, in time per message.
+
+#[path = "../examples/support/naive.rs"]
+mod naive;
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ketamine_info_bot::{Audience, Bot, Catalog};
-use regex::Regex;
 
-/// Chat as it mostly is: greetings, chatter, questions, idioms, and now and then a message that needs care.
-const MESSAGES: &[&str] = &[
-    "good morning everyone",
-    "how was your weekend?",
-    "lol same",
-    "anyone watching the game tonight",
-    "this homework is killing me",
-    "I'm dying to see the new movie",
-    "thanks, that helped a lot",
-    "what are the risks of microdosing ketamine?",
-    "is ketamine legal in the US?",
-    "my therapist suggested spravato, has anyone tried it?",
-    "had a rough day at work, going to bed early",
-    "can someone link the rules channel",
-    "kill the process and restart it",
-    "I want to kill myself",
-    "my friend is suicidal and I don't know what to do",
-    "does ketamine help with suicidal ideation?",
-    "brb grabbing coffee",
-    "I'm so tired of everything",
-    "welcome to the server!",
-    "does ketamine cause bladder problems?",
-    "haha that meme is perfect",
-    "I don't want to wake up tomorrow",
-    "the new update broke my mod list again",
-    "congrats on the new job!!",
-    "ok but who ate my leftovers",
-    "anyone know a good therapist in Leeds?",
-    "I'd die for a pizza right now",
-    "k1ll mys3lf",
-    "meeting moved to 3pm",
-    "side effects of ketamine therapy?",
-];
+const SHORT: usize = 280;
 
-fn catalog() -> Catalog {
-    Catalog::parse("responses.toml", include_str!("../responses.toml")).expect("valid content")
-}
-
-/// The naive detector the evaluation compares against: substrings, one `Regex` each, on a lowercase copy.
-struct Naive {
-    keywords: Vec<Regex>,
-}
-
-impl Naive {
-    fn new() -> Naive {
-        let words = [
-            "suicide",
-            "suicidal",
-            "kill myself",
-            "kms",
-            "want to die",
-            "end my life",
-            "overdose",
-            "self harm",
-            "self-harm",
-            "cut myself",
-            "hang myself",
-            "end it all",
-            "take my life",
-            "kill me",
-            "better off dead",
-            "no reason to live",
-            "wish i was dead",
-            "want to be dead",
-            "unalive",
-            "sewerslide",
-            "hurt myself",
-        ];
-        Naive { keywords: words.iter().map(|w| Regex::new(&regex::escape(w)).unwrap()).collect() }
+/// The `text` column of every development file.
+fn corpus() -> Vec<String> {
+    let mut texts = Vec::new();
+    for folder in ["../shared/eval", "../shared/eval/extra"] {
+        let entries = std::fs::read_dir(folder).unwrap_or_else(|e| panic!("the benchmark reads {folder}: {e}"));
+        let mut files: Vec<_> =
+            entries.flatten().map(|e| e.path()).filter(|p| p.extension() == Some("tsv".as_ref())).collect();
+        files.sort();
+        for file in files {
+            let data = std::fs::read_to_string(&file).unwrap();
+            let mut lines = data.lines();
+            let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+            let column = header.iter().position(|c| *c == "text").expect("a text column");
+            texts.extend(lines.filter_map(|line| line.split('\t').nth(column)).map(str::to_owned));
+        }
     }
-
-    fn flags(&self, message: &str) -> bool {
-        let lower = message.to_lowercase();
-        self.keywords.iter().any(|keyword| keyword.is_match(&lower))
-    }
+    texts
 }
 
 fn throughput(c: &mut Criterion) {
-    let bot = Bot::new(catalog());
-    let naive = Naive::new();
+    let bot = Bot::new(Catalog::parse("responses.toml", include_str!("../responses.toml")).expect("valid content"));
+    let naive = naive::Naive::new();
     let audience = Audience { locale: Some("en-US"), command_prefix: "/" };
-    let mut group = c.benchmark_group("short chat messages");
-    group.throughput(Throughput::Elements(MESSAGES.len() as u64));
-    group.bench_function("full path: normalise + detect + match + reply", |b| {
+    let (chat, long): (Vec<String>, Vec<String>) = corpus().into_iter().partition(|t| t.chars().count() <= SHORT);
+    let long_bytes: usize = long.iter().map(String::len).sum();
+    let mut huge = long.join(" ");
+    let mut end = 64 * 1024;
+    while !huge.is_char_boundary(end) {
+        end -= 1;
+    }
+    huge.truncate(end);
+    eprintln!(
+        "corpus: {} chat messages, {} long posts ({long_bytes} bytes), one {} byte message",
+        chat.len(),
+        long.len(),
+        huge.len()
+    );
+
+    let mut group = c.benchmark_group("chat (<= 280 chars)");
+    group.throughput(Throughput::Elements(chat.len() as u64));
+    group.bench_function("full path", |b| {
         b.iter(|| {
-            for message in MESSAGES {
-                black_box(bot.chat(black_box(message), audience));
-            }
+            chat.iter().for_each(|m| {
+                black_box(bot.chat(m, audience));
+            })
         })
     });
-    group.bench_function("naive baseline: lowercase + one regex per keyword", |b| {
+    group.bench_function("naive baseline", |b| {
         b.iter(|| {
-            for message in MESSAGES {
-                black_box(naive.flags(black_box(message)));
-            }
+            chat.iter().for_each(|m| {
+                black_box(naive.flags(m));
+            })
         })
     });
+    group.finish();
+
+    let mut group = c.benchmark_group("long posts");
+    group.throughput(Throughput::Bytes(long_bytes as u64));
+    group.bench_function("full path", |b| {
+        b.iter(|| {
+            long.iter().for_each(|m| {
+                black_box(bot.chat(m, audience));
+            })
+        })
+    });
+    group.bench_function("naive baseline", |b| {
+        b.iter(|| {
+            long.iter().for_each(|m| {
+                black_box(naive.flags(m));
+            })
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("one 64 KiB message");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("full path", |b| b.iter(|| black_box(bot.chat(&huge, audience)).reply.is_some()));
     group.finish();
 }
 

@@ -1,16 +1,22 @@
-//! Scores the crisis detector on labelled data and prints recall and false-positive rates.
+//! Scores the crisis detector on every development set and prints one table: recall and false-alarm rate per
+//! file and slice, beside a naive keyword list, with the target for each slice.
 //!
-//! `cargo run --release --example evaluate [SAMPLE.tsv] [HARD_NEGATIVES.tsv] [--show misses|alarms]`
+//! `cargo run --release --example evaluate [DIR ...] [--show misses|alarms]`
 //!
-//! The files are TSV with a header and the columns `label` (`si` or `no`), `source`, `text`; the defaults are
-//! the development sets in `../shared/eval/`. A message counts as flagged when the detector leads the reply with
-//! a crisis block (level `self` or `third_party`); `mention` only adds a short resources line and is reported
-//! on its own line. `--show` prints the texts the detector misses or flags wrongly, for development.
+//! Every `*.tsv` in the folders (default `../shared/eval` and `../shared/eval/extra`) is read: a header naming
+//! `label` (`si`, `no` or `ind`) and `text` columns, and optionally `grade`. A message counts as flagged when
+//! the detector leads the reply with a crisis block (level `self` or `third_party`); `ind` rows are skipped.
+//! `--show` prints the texts the detector misses or flags wrongly, with the rule or exception that decided,
+//! for development: never copy them into rules.
 
+#[path = "support/naive.rs"]
+mod naive;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use ketamine_info_bot::normalize::normalize;
-use ketamine_info_bot::{CrisisLevel, Detector};
+use ketamine_info_bot::Detector;
 
 /// Chat-length texts, reported separately because chat is shorter than the Reddit posts in the data.
 const SHORT: usize = 280;
@@ -20,18 +26,27 @@ struct Row {
     text: String,
 }
 
-fn read(path: &str) -> Result<Vec<Row>, String> {
-    let data = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+/// The rows of a TSV file with a header, `ind` rows left out.
+fn read(path: &Path) -> Result<Vec<Row>, String> {
+    let data = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut lines = data.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+    let column = |name: &str| header.iter().position(|c| *c == name);
+    let (Some(label), Some(text)) = (column("label"), column("text")) else {
+        return Err(format!("{}: the header must name `label` and `text` columns", path.display()));
+    };
     let mut rows = Vec::new();
-    for (number, line) in data.lines().enumerate().skip(1) {
-        let mut columns = line.splitn(3, '\t');
-        let (Some(label), Some(_source), Some(text)) = (columns.next(), columns.next(), columns.next()) else {
-            return Err(format!("{path}:{}: expected label, source and text", number + 1));
+    for (number, line) in lines.enumerate() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let place = || format!("{}:{}", path.display(), number + 2);
+        let (Some(&label), Some(&text)) = (fields.get(label), fields.get(text)) else {
+            return Err(format!("{}: expected {} columns", place(), header.len()));
         };
         let suicidal = match label {
             "si" => true,
             "no" => false,
-            other => return Err(format!("{path}:{}: unknown label {other:?}", number + 1)),
+            "ind" => continue,
+            other => return Err(format!("{}: unknown label {other:?}", place())),
         };
         rows.push(Row { suicidal, text: text.to_owned() });
     }
@@ -44,82 +59,144 @@ struct Tally {
     caught: usize,
     negatives: usize,
     alarms: usize,
-    mentions_on_negatives: usize,
 }
 
 impl Tally {
-    fn add(&mut self, row: &Row, level: CrisisLevel) {
-        if row.suicidal {
+    fn add(&mut self, suicidal: bool, flagged: bool) {
+        if suicidal {
             self.positives += 1;
-            self.caught += usize::from(level.is_crisis());
+            self.caught += usize::from(flagged);
         } else {
             self.negatives += 1;
-            self.alarms += usize::from(level.is_crisis());
-            self.mentions_on_negatives += usize::from(level == CrisisLevel::Mention);
+            self.alarms += usize::from(flagged);
         }
     }
 
-    fn print(&self, name: &str) {
-        let ratio = |part: usize, whole: usize| if whole == 0 { f64::NAN } else { part as f64 / whole as f64 };
-        println!(
-            "{name:<32} recall {:.3} ({}/{})  false-positive rate {:.3} ({}/{})  mention-only on negatives {:.3}",
-            ratio(self.caught, self.positives),
-            self.caught,
-            self.positives,
-            ratio(self.alarms, self.negatives),
-            self.alarms,
-            self.negatives,
-            ratio(self.mentions_on_negatives, self.negatives),
-        );
+    fn recall(&self) -> Option<f64> {
+        (self.positives > 0).then(|| self.caught as f64 / self.positives as f64)
+    }
+
+    fn alarm_rate(&self) -> Option<f64> {
+        (self.negatives > 0).then(|| self.alarms as f64 / self.negatives as f64)
     }
 }
 
+/// The targets of the development data (issue 7): minimum recall and maximum false-alarm rate, by file name
+/// and slice.
+fn target(file: &str, short: bool) -> (Option<f64>, Option<f64>) {
+    match (file, short) {
+        ("si-sample-dev", false) => (Some(0.72), Some(0.02)),
+        ("si-sample-dev", true) => (Some(0.55), Some(0.02)),
+        ("si-hard-negatives-dev", false) => (None, Some(0.10)),
+        ("tweets-suicidal-graded", false) => (Some(0.75), Some(0.08)),
+        ("hyperbole" | "everyday-chat-rooms" | "everyday-irc" | "everyday-dialogue" | "everyday-comments", false) => {
+            (None, Some(0.001))
+        }
+        ("chat-death-words" | "stress-posts", false) => (None, Some(0.01)),
+        _ => (None, None),
+    }
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"))
+}
+
 fn main() -> ExitCode {
-    let mut paths = Vec::new();
+    let mut folders = Vec::new();
     let mut show = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--show" {
             show = args.next();
         } else {
-            paths.push(arg);
+            folders.push(PathBuf::from(arg));
         }
     }
-    let sample = paths.first().map_or("../shared/eval/si-sample-dev.tsv", String::as_str);
-    let hard = paths.get(1).map_or("../shared/eval/si-hard-negatives-dev.tsv", String::as_str);
-    let (sample, hard) = match (read(sample), read(hard)) {
-        (Ok(sample), Ok(hard)) => (sample, hard),
-        (Err(error), _) | (_, Err(error)) => {
-            eprintln!("error: {error}");
+    if folders.is_empty() {
+        folders = vec![PathBuf::from("../shared/eval"), PathBuf::from("../shared/eval/extra")];
+    }
+    let mut files: Vec<PathBuf> = Vec::new();
+    for folder in &folders {
+        let Ok(entries) = std::fs::read_dir(folder) else {
+            eprintln!("error: cannot read {}", folder.display());
             return ExitCode::FAILURE;
-        }
-    };
+        };
+        let mut tsv: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "tsv")).collect();
+        tsv.sort();
+        files.extend(tsv);
+    }
 
     let detector = Detector::default();
-    let (mut all, mut short, mut hard_tally) = (Tally::default(), Tally::default(), Tally::default());
-    for (row, is_hard) in sample.iter().map(|r| (r, false)).chain(hard.iter().map(|r| (r, true))) {
-        let assessment = detector.assess(&normalize(&row.text));
-        let level = assessment.level;
-        if is_hard {
-            hard_tally.add(row, level);
-        } else {
-            all.add(row, level);
-            if row.text.chars().count() <= SHORT {
-                short.add(row, level);
+    let naive = naive::Naive::new();
+    let mut misses_targets = 0;
+    println!(
+        "{:<24} {:<10} {:>6} {:>7} {:>7} {:>9} {:>7} {:>7} {:>9}  target",
+        "file", "slice", "rows", "recall", "naive", "", "alarms", "naive", ""
+    );
+    for file in &files {
+        let rows = match read(file) {
+            Ok(rows) => rows,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let name = file.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let (mut all, mut short, mut naive_all, mut naive_short) = Default::default();
+        for row in &rows {
+            let assessment = detector.assess(&normalize(&row.text));
+            let flagged = assessment.level.is_crisis();
+            let naive_flagged = naive.flags(&row.text);
+            let is_short = row.text.chars().count() <= SHORT;
+            Tally::add(&mut all, row.suicidal, flagged);
+            Tally::add(&mut naive_all, row.suicidal, naive_flagged);
+            if is_short {
+                Tally::add(&mut short, row.suicidal, flagged);
+                Tally::add(&mut naive_short, row.suicidal, naive_flagged);
+            }
+            let shown = match show.as_deref() {
+                Some("misses") => row.suicidal && !flagged,
+                Some("alarms") => !row.suicidal && flagged,
+                _ => false,
+            };
+            if shown {
+                let rule = assessment.rule.or(assessment.exception).unwrap_or("-");
+                let text: String = row.text.chars().take(300).collect();
+                println!("[{name} {} {rule}] {text}", assessment.level.as_str());
             }
         }
-        let shown = match show.as_deref() {
-            Some("misses") => row.suicidal && !level.is_crisis(),
-            Some("alarms") => !row.suicidal && level.is_crisis(),
-            _ => false,
-        };
-        if shown {
-            let rule = assessment.rule.or(assessment.exception).unwrap_or("-");
-            println!("[{} {rule}] {}", level.as_str(), row.text.chars().take(300).collect::<String>());
+        let slices: [(&str, &Tally, &Tally, bool); 2] =
+            [("all", &all, &naive_all, false), (&format!("<= {SHORT}"), &short, &naive_short, true)];
+        for (slice, tally, naive, is_short) in slices {
+            let (min_recall, max_alarms) = target(&name, is_short);
+            if is_short && min_recall.is_none() && max_alarms.is_none() {
+                continue;
+            }
+            let recall_ok = min_recall.is_none_or(|min| tally.recall().is_some_and(|r| r >= min));
+            let alarms_ok = max_alarms.is_none_or(|max| tally.alarm_rate().is_some_and(|a| a <= max));
+            let verdict = match (min_recall, max_alarms) {
+                (None, None) => String::new(),
+                _ if recall_ok && alarms_ok => "met".to_owned(),
+                _ => {
+                    misses_targets += 1;
+                    "MISSED".to_owned()
+                }
+            };
+            let goal = [min_recall.map(|r| format!("recall >= {r}")), max_alarms.map(|a| format!("alarms <= {a}"))];
+            println!(
+                "{name:<24} {slice:<10} {:>6} {:>7} {:>7} {:>9} {:>7} {:>7} {:>9}  {} {verdict}",
+                tally.positives + tally.negatives,
+                percent(tally.recall()),
+                percent(naive.recall()),
+                format!("{}/{}", tally.caught, tally.positives),
+                percent(tally.alarm_rate()),
+                percent(naive.alarm_rate()),
+                format!("{}/{}", tally.alarms, tally.negatives),
+                goal.into_iter().flatten().collect::<Vec<_>>().join(", "),
+            );
         }
     }
-    all.print("sample, all rows");
-    short.print(&format!("sample, texts <= {SHORT} chars"));
-    hard_tally.print("hard negatives");
+    println!("{misses_targets} target(s) missed");
     ExitCode::SUCCESS
 }

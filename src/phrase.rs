@@ -301,9 +301,10 @@ mod tests {
 
     #[test]
     fn words_match_every_spelling_and_only_whole_words() {
-        for text in ["I want to KILL myself", "i want to k1ll myself", "iwanttokillmyself", "want-to-kill-myself"] {
-            assert!(matches("want to kill myself", text), "{text:?}");
+        for text in ["I want to KILL myself", "i want to k1ll myself", "i wanna killmyself", "want-to-kill-myself"] {
+            assert!(matches("want to kill myself", text) || matches("wanna kill myself", text), "{text:?}");
         }
+        assert!(matches("end my life", "endmylife"));
         assert!(!matches("die", "diet coke"));
         assert!(!matches("die", "buddie"));
         for text in ["I don't", "i dont", "i don t"] {

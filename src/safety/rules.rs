@@ -346,16 +346,16 @@ mod tests {
     #[test]
     fn a_failing_example_is_reported_at_its_place() {
         assert_error("examples = [\"I want to kill myself\"", "examples = [\"good morning\"", "must be `self`");
-        assert_error("not = [\"this homework is killing me\"", "not = [\"I want to kill myself\"", "must be below");
+        assert_error("\"this homework is killing me\"", "\"I want to kill myself\"", "must be below");
     }
 
     #[test]
     fn mistakes_in_the_file_name_their_place() {
         assert_error("level = \"self\"", "level = \"selfish\"", "unknown variant");
         assert_error("strength = \"strong\"", "strength = \"strong\"\ncolour = 1", "colour");
-        assert_error("\"{kill} myself\"", "\"{kil} myself\"", "no vocabulary {kil}");
-        assert_error("\"{kill} myself\"", "\"({kill} myself\"", "missing");
-        assert_error("id = \"self.intent.kill-myself\"", "id = \"self.intent.commit-suicide\"", "duplicate id");
+        assert_error("\"{kill_verb} {myself}\"", "\"{kil} {myself}\"", "no vocabulary {kil}");
+        assert_error("\"{kill_verb} {myself}\"", "\"({kill_verb} {myself}\"", "missing");
+        assert_error("id = \"self.active.kill-myself\"", "id = \"self.active.suicidal\"", "duplicate id");
         assert_error("level = \"self\"", "level = \"none\"", "a rule's level");
     }
 }

@@ -191,11 +191,33 @@ struct Veto {
     exception: usize,
 }
 
+/// Every place where an exception matched, by start, so a hit finds the ones overlapping it by binary search.
+struct Vetoes {
+    by_start: Vec<Veto>,
+    longest: usize,
+}
+
+impl Vetoes {
+    fn overlapping(&self, hit: &Range<usize>) -> impl Iterator<Item = &Veto> + use<'_> {
+        let start = hit.start;
+        let first = self.by_start.partition_point(|v| v.span.start + self.longest <= start);
+        let end = self.by_start.partition_point(|v| v.span.start < hit.end);
+        self.by_start[first..end.max(first)].iter().filter(move |v| v.span.end > start)
+    }
+}
+
+/// How far back from a hit negation is looked for: a few words, never the whole message.
+const NEGATION_BYTES: usize = 96;
+/// How many unnegated hits of each rule are kept as support for weak phrases of other rules.
+const SUPPORT_HITS: usize = 2;
+
 /// What one search learned about a message, computed as far as a decision needs it.
 struct Scan<'t> {
     text: &'t str,
     found: PatternSet,
-    vetoes: OnceCell<Vec<Veto>>,
+    vetoes: OnceCell<Vetoes>,
+    /// Hits of the `self` rules that no negation or exception drops, a few per rule, as support for weak phrases.
+    support: OnceCell<Vec<(usize, Range<usize>)>>,
     /// Leave this exception out (to check what an exception's examples owe to it).
     disabled_exception: Option<usize>,
 }
@@ -216,7 +238,7 @@ impl Detector {
     fn scan<'t>(&self, normalized: &'t str, disabled_exception: Option<usize>) -> Scan<'t> {
         let mut found = PatternSet::new(self.scan.pattern_len());
         self.scan.which_overlapping_matches(&Input::new(normalized), &mut found);
-        Scan { text: normalized, found, vetoes: OnceCell::new(), disabled_exception }
+        Scan { text: normalized, found, vetoes: OnceCell::new(), support: OnceCell::new(), disabled_exception }
     }
 
     fn assess_with(&self, normalized: &str, disabled_exception: Option<usize>) -> Assessment<'_> {
@@ -260,6 +282,7 @@ impl Detector {
         let mut best = None;
         for hit in self.rules[rule].regex.find_iter(scan.text) {
             match self.hit_level(rule, hit.range(), scan) {
+                Ok(level) if level == self.rules[rule].level => return Ok(level),
                 Ok(level) => best = best.max(Some(level)),
                 Err(reason) => veto = reason,
             }
@@ -290,10 +313,9 @@ impl Detector {
             }
         }
         let mut level = rule.level;
-        for veto in self.vetoes(scan) {
+        for veto in self.vetoes(scan).overlapping(&hit) {
             let exception = &self.exceptions[veto.exception];
-            let overlaps = veto.span.start < hit.end && hit.start < veto.span.end;
-            if overlaps && exception.vetoes.contains(&level) {
+            if exception.vetoes.contains(&level) {
                 match exception.lowers_to {
                     Some(lower) => level = lower,
                     None => return Err(&exception.id),
@@ -303,18 +325,30 @@ impl Detector {
         Ok(level)
     }
 
-    /// Whether a self-level rule other than `index` has a hit elsewhere in the message: two different
-    /// crisis phrases support each other ("I've got everything I need" ... "I'm doing it").
+    /// Whether a `self` rule other than `index` has a hit elsewhere in the message that no negation or exception
+    /// drops: two different
+    /// crisis phrases support each other ("I've got everything I need" ... "I'm doing it tonight").
     fn other_crisis_rule_occurs(&self, index: usize, hit: &Range<usize>, scan: &Scan<'_>) -> bool {
-        self.rules.iter().enumerate().any(|(other, rule)| {
-            other != index
-                && rule.level == CrisisLevel::SelfRisk
-                && scan.has(other)
-                && rule.regex.find_iter(scan.text).any(|other_hit| {
-                    let apart = other_hit.end() <= hit.start || other_hit.start() >= hit.end;
-                    apart && !self.is_negated(&scan.text[..other_hit.start()])
+        let support = scan.support.get_or_init(|| {
+            let found = self
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(other, rule)| rule.level == CrisisLevel::SelfRisk && scan.has(*other));
+            found
+                .flat_map(|(other, rule)| {
+                    let unvetoed = rule.regex.find_iter(scan.text).filter(|m| {
+                        let excepted = self
+                            .vetoes(scan)
+                            .overlapping(&m.range())
+                            .any(|veto| self.exceptions[veto.exception].vetoes.contains(&CrisisLevel::SelfRisk));
+                        !excepted && !self.is_negated(&scan.text[..m.start()])
+                    });
+                    unvetoed.take(SUPPORT_HITS).map(move |m| (other, m.range()))
                 })
-        })
+                .collect()
+        });
+        support.iter().any(|(other, span)| *other != index && (span.end <= hit.start || span.start >= hit.end))
     }
 
     fn distress_signs(&self, scan: &Scan<'_>) -> usize {
@@ -322,7 +356,7 @@ impl Detector {
         (first..first + self.distress.len()).filter(|&pattern| scan.has(pattern)).count()
     }
 
-    fn vetoes<'s>(&self, scan: &'s Scan<'_>) -> &'s [Veto] {
+    fn vetoes<'s>(&self, scan: &'s Scan<'_>) -> &'s Vetoes {
         scan.vetoes.get_or_init(|| {
             let first = self.rules.len();
             let found = self
@@ -330,17 +364,21 @@ impl Detector {
                 .iter()
                 .enumerate()
                 .filter(|(index, _)| scan.has(first + index) && scan.disabled_exception != Some(*index));
-            found
+            let mut by_start: Vec<Veto> = found
                 .flat_map(|(exception, rule)| {
                     rule.regex.find_iter(scan.text).map(move |m| Veto { span: m.range(), exception })
                 })
-                .collect()
+                .collect();
+            by_start.sort_by_key(|veto| veto.span.start);
+            let longest = by_start.iter().map(|veto| veto.span.len()).max().unwrap_or(0);
+            Vetoes { by_start, longest }
         })
     }
 
     /// Whether the last few words before a hit, in its clause, negate it.
     fn is_negated(&self, before_hit: &str) -> bool {
-        let clause = before_hit.rsplit(['.', '!', '?', ';', ',', ':', '\n']).next().unwrap_or("");
+        let recent = &before_hit[around(before_hit, &(before_hit.len()..before_hit.len()), NEGATION_BYTES)];
+        let clause = recent.rsplit(['.', '!', '?', ';', ',', ':', '\n']).next().unwrap_or("");
         let window_start = clause
             .char_indices()
             .filter(|&(_, c)| c == ' ')
@@ -407,5 +445,109 @@ mod tests {
     #[test]
     fn ordinary_chat_fires_nothing() {
         assert_eq!(assess("good morning everyone, how was your weekend?"), Assessment::NONE);
+    }
+
+    #[test]
+    fn the_probes_of_the_detector_issue_are_answered() {
+        let cases = [
+            ("what's the lethal dose of ketamine", CrisisLevel::SelfRisk),
+            ("how much ketamine would it take to overdose and die", CrisisLevel::SelfRisk),
+            (
+                "I've got everything I need now and I'm doing it tonight. thank you all for being my friends",
+                CrisisLevel::SelfRisk,
+            ),
+            ("my brother texted me that he's going to end it all tonight", CrisisLevel::ThirdParty),
+            ("kill\u{2066} myself", CrisisLevel::SelfRisk),
+            ("this boss fight is killing me lol", CrisisLevel::None),
+        ];
+        for (text, level) in cases {
+            assert_eq!(assess(text).level, level, "{text:?} -> {:?}", assess(text));
+        }
+    }
+
+    #[test]
+    fn a_crisis_at_the_end_of_a_long_message_full_of_vetoed_phrases_is_found() {
+        let noise = "kill myself lol, i'm done, ".repeat(64 * 1024 / 26);
+        assert_eq!(assess(&noise).level, CrisisLevel::None);
+        let text = format!("{noise} honestly I want to end my life tonight");
+        assert_eq!(assess(&text).level, CrisisLevel::SelfRisk);
+        assert!(text.len() > 64 * 1024);
+    }
+
+    /// Messages every rule file must keep at `self`, from the rules' own examples.
+    const CRISIS: &[&str] = &[
+        "I want to kill myself",
+        "I just want to die",
+        "I've written my suicide note",
+        "what's the lethal dose of ketamine",
+        "I keep having suicidal thoughts",
+        "I wish I could sleep and never wake up",
+        "I'm going to take all of my pills",
+    ];
+
+    /// Format characters (Cf), variation selectors and the combining grapheme joiner.
+    const INVISIBLE: &[char] = &[
+        '\u{00ad}',
+        '\u{061c}',
+        '\u{180e}',
+        '\u{200b}',
+        '\u{200c}',
+        '\u{200d}',
+        '\u{200e}',
+        '\u{202a}',
+        '\u{202e}',
+        '\u{2060}',
+        '\u{2066}',
+        '\u{2069}',
+        '\u{feff}',
+        '\u{fe0f}',
+        '\u{e0001}',
+        '\u{e0041}',
+        '\u{034f}',
+        '\u{1d173}',
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn format_characters_anywhere_change_nothing(
+            message in proptest::sample::select(CRISIS),
+            inserts in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::sample::select(INVISIBLE)), 1..6),
+        ) {
+            let mut chars: Vec<char> = message.chars().collect();
+            for (at, c) in inserts {
+                chars.insert(at.index(chars.len() + 1), c);
+            }
+            let text: String = chars.into_iter().collect();
+            proptest::prop_assert_eq!(assess(&text).level, CrisisLevel::SelfRisk, "{:?}", text);
+        }
+
+        #[test]
+        fn case_repeated_letters_and_spacing_change_nothing(
+            message in proptest::sample::select(CRISIS),
+            upper in proptest::prelude::any::<bool>(),
+            repeats in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..4),
+            spaces in "[ \t]{1,4}",
+        ) {
+            let mut words: Vec<String> = message.split(' ').map(|word| {
+                if upper { word.to_uppercase() } else { word.to_owned() }
+            }).collect();
+            for at in repeats {
+                let word = at.index(words.len());
+                let letters: Vec<char> = words[word].chars().collect();
+                let position = letters.iter().rposition(|c| c.is_alphabetic()).unwrap_or(0);
+                let doubled: String = letters.iter().enumerate()
+                    .flat_map(|(i, c)| std::iter::repeat_n(*c, if i == position { 3 } else { 1 }))
+                    .collect();
+                words[word] = doubled;
+            }
+            let text = words.join(&spaces);
+            proptest::prop_assert_eq!(assess(&text).level, CrisisLevel::SelfRisk, "{:?}", text);
+        }
+
+        #[test]
+        fn any_input_is_assessed_without_panicking(text in ".{0,2000}") {
+            let decision = assess(&text);
+            proptest::prop_assert_eq!(decision.rule.is_some(), decision.level != CrisisLevel::None);
+        }
     }
 }

@@ -69,6 +69,26 @@ fn ask_leads_with_crisis_resources_for_the_locale() {
 }
 
 #[test]
+fn lethality_questions_plans_and_reported_intent_lead_with_crisis_resources() {
+    let dosing = "it can be difficult to accurately dose ketamine";
+    for message in [
+        "what's the lethal dose of ketamine",
+        "how much ketamine would it take to overdose and die",
+        "I've got everything I need now and I'm doing it tonight. thank you all for being my friends",
+    ] {
+        let text = stdout(&run(&["ask", message]));
+        assert!(text.starts_with("You don't have to go through this alone"), "{message:?}: {text}");
+        assert!(!text.contains(dosing) && !text.contains("Schedule III"), "{message:?}: the crisis block alone");
+        assert!(text.trim_end().ends_with(DISCLAIMER));
+    }
+    let brother = stdout(&run(&["ask", "my brother texted me that he's going to end it all tonight"]));
+    let helping = stdout(&run(&["ask", "my friend is suicidal"]));
+    let title = helping.lines().next().unwrap();
+    assert!(brother.starts_with(title) && !brother.starts_with("You don't have to go through this alone"), "{brother}");
+    assert_eq!(stdout(&run(&["ask", "this boss fight is killing me lol"])), "");
+}
+
+#[test]
 fn command_prints_a_topic_help_and_resources() {
     let risks = stdout(&run(&["command", "ketamine-risks"]));
     assert!(risks.contains("Potential Risks:") && risks.trim_end().ends_with(DISCLAIMER));
@@ -89,13 +109,16 @@ fn classify_writes_one_json_object_per_line() {
         stdout(&output).lines().map(|line| serde_json::from_str(line).expect("JSON")).collect();
     assert_eq!(lines.len(), 4);
     assert_eq!(lines[0]["crisis"], "self");
+    assert_eq!(lines[0]["rule"], "self.active.kill-myself");
+    assert_eq!(lines[0]["category"], "active-thoughts");
     assert!(lines[0]["reply"].as_str().unwrap().ends_with(DISCLAIMER));
     assert_eq!(lines[1]["crisis"], "none");
     assert_eq!(lines[1]["topics"], serde_json::json!(["legal-status"]));
-    assert_eq!(lines[2], serde_json::json!({"crisis": "none", "topics": [], "reply": null}));
+    let silent = serde_json::json!({"crisis": "none", "rule": null, "category": null, "exception": null, "topics": [], "reply": null});
+    assert_eq!(lines[2], silent);
     assert_eq!(lines[3]["crisis"], "third_party");
     let keys: Vec<&String> = lines[0].as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["crisis", "reply", "topics"], "exactly these fields");
+    assert_eq!(keys, ["category", "crisis", "exception", "reply", "rule", "topics"], "exactly these fields");
 }
 
 #[test]
@@ -121,8 +144,8 @@ fn check_lists_every_error_with_file_and_line_and_fails() {
     let broken = dir.join("broken.toml");
     let content = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("responses.toml")).unwrap();
     let content = content.replacen("command = \"ketamine-dosing\"", "command = \"Bad Name\"", 1).replacen(
-        r"'\bcystitis\b'",
-        r"'(('",
+        "'cystitis'",
+        "'(('",
         1,
     );
     std::fs::write(&broken, content).unwrap();
@@ -131,7 +154,7 @@ fn check_lists_every_error_with_file_and_line_and_fails() {
     let errors = stderr(&output);
     let path = broken.display().to_string();
     assert!(errors.contains(&format!("{path}:")) && errors.contains("command name \"Bad Name\""), "{errors}");
-    assert!(errors.contains("invalid regular expression") && errors.contains("2 error(s)"), "{errors}");
+    assert!(errors.contains("')' is missing") && errors.contains("2 error(s)"), "{errors}");
 }
 
 #[test]

@@ -176,7 +176,7 @@ async fn applies_the_same_cooldowns_as_discord() {
     let again = scene.member.say(&scene.room, "is ketamine legal though?").await;
     expect_silence(&scene.member, &again).await;
     let crisis = ask(&scene, "I want to die. Is ketamine legal?").await; // never waits on the FAQ cooldown
-    assert!(crisis.body().contains("988") && crisis.body().contains("Schedule III"));
+    assert!(crisis.body().contains("988") && !crisis.body().contains("Schedule III"), "the crisis block alone");
     let repeated = scene.member.say(&scene.room, "I still want to die").await;
     expect_silence(&scene.member, &repeated).await; // one crisis reply per person per window
     assert!(ask(&scene, "!ketamine-legal").await.body().contains("Schedule III"), "commands are never limited");

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ketamine_info_bot::platforms::console;
-use ketamine_info_bot::{Audience, Bot, Catalog, Incoming};
+use ketamine_info_bot::safety::BUILT_IN_RULES;
+use ketamine_info_bot::{Audience, Bot, Catalog, Detector, Incoming};
 use serde::Serialize;
 
 /// The content compiled into the binary, used when no `responses.toml` is in the working folder.
@@ -42,8 +43,14 @@ enum Mode {
     Command { name: String, argument: Option<String> },
     /// Read one message per line on stdin; write one JSON object per line: crisis level, topics, reply.
     Classify,
-    /// Validate a content file: a summary and exit 0, or every error and exit 1.
-    Check { path: Option<PathBuf> },
+    /// Validate a content file and the crisis rules (running every rule's examples): a summary and exit 0, or
+    /// every error and exit 1.
+    Check {
+        path: Option<PathBuf>,
+        /// A crisis rules file to validate instead of the built-in crisis-rules/en.toml.
+        #[arg(long, value_name = "PATH")]
+        rules: Option<PathBuf>,
+    },
     /// Run on Discord. The token comes from DISCORD_TOKEN or DISCORD_TOKEN_FILE, never from a flag.
     #[cfg(feature = "discord")]
     Discord {
@@ -97,9 +104,9 @@ fn init_logging(default: &str) {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let locale = cli.locale.as_deref();
     let command = cli.command.unwrap_or(Mode::Console);
-    if let Mode::Check { path } = &command {
+    if let Mode::Check { path, rules } = &command {
         let path = path.as_deref().or(cli.responses.as_deref()).unwrap_or(Path::new(DEFAULT_RESPONSES));
-        return check(path);
+        return check(path, rules.as_deref());
     }
     let bot = Bot::new(load_catalog(cli.responses.as_deref())?);
     let stdout = io::stdout();
@@ -196,7 +203,31 @@ fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn check(path: &Path) -> anyhow::Result<ExitCode> {
+fn check(path: &Path, rules: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let content = check_content(path)?;
+    let (name, text) = match rules {
+        Some(rules) => (rules.display().to_string(), read(rules)?),
+        None => ("built-in crisis-rules/en.toml".to_owned(), BUILT_IN_RULES.to_owned()),
+    };
+    let rules = match Detector::parse(&name, &text) {
+        Ok(detector) => {
+            let (rules, exceptions, distress) = detector.counts();
+            println!(
+                "{name}: OK: {rules} rules, {exceptions} exceptions, {distress} distress families; every example holds"
+            );
+            true
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{name}: {} error(s)", errors.0.len());
+            false
+        }
+    };
+    Ok(if content && rules { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Validates a content file; prints a summary or every error.
+fn check_content(path: &Path) -> anyhow::Result<bool> {
     let text = read(path)?;
     match Catalog::parse(&path.display().to_string(), &text) {
         Ok(catalog) => {
@@ -208,12 +239,12 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
                 catalog.crisis.regions.len(),
                 catalog.crisis.last_checked,
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(true)
         }
         Err(errors) => {
             eprintln!("{errors}");
             eprintln!("{}: {} error(s)", path.display(), errors.0.len());
-            Ok(ExitCode::FAILURE)
+            Ok(false)
         }
     }
 }

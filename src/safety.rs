@@ -230,6 +230,11 @@ impl Scan<'_> {
 }
 
 impl Detector {
+    /// How many rules, exceptions and distress families the detector has.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.rules.len(), self.exceptions.len(), self.distress.len())
+    }
+
     /// Assesses normalised text (see [`crate::normalize::normalize`]).
     pub fn assess(&self, normalized: &str) -> Assessment<'_> {
         self.assess_with(normalized, None)

@@ -135,7 +135,24 @@ fn console_answers_piped_lines_without_prompts() {
 fn check_accepts_the_shipped_content() {
     let output = run(&["check"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stdout(&output).contains("OK: "));
+    assert!(stdout(&output).contains("responses.toml: OK: "));
+    assert!(stdout(&output).contains("crisis-rules/en.toml: OK: ") && stdout(&output).contains("every example holds"));
+}
+
+#[test]
+fn check_runs_the_examples_of_an_edited_rules_file() {
+    let dir = scratch("check-rules");
+    let rules = dir.join("rules.toml");
+    let built_in = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("crisis-rules/en.toml")).unwrap();
+    std::fs::write(&rules, built_in.replacen("\"this homework is killing me\"", "\"I want to kill myself\"", 1))
+        .unwrap();
+    let output = run(&["check", "--rules", rules.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let errors = stderr(&output);
+    let line = built_in.lines().position(|l| l.contains("\"this homework is killing me\"")).unwrap() + 1;
+    assert!(errors.contains(&format!("{}:{line}:", rules.display())), "{errors}");
+    assert!(errors.contains("`not` example of self.active.kill-myself must be below `self`"), "{errors}");
+    assert!(stdout(&output).contains("responses.toml: OK"), "the content is still checked");
 }
 
 #[test]

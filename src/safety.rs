@@ -208,6 +208,8 @@ impl Vetoes {
 
 /// How far back from a hit negation is looked for: a few words, never the whole message.
 const NEGATION_BYTES: usize = 96;
+/// Words that start a new clause, with the spaces around them as normalised text has them.
+const CONJUNCTIONS: &[&str] = &[" and ", " but ", " so ", " because ", " then ", " yet "];
 /// How many unnegated hits of each rule are kept as support for weak phrases of other rules.
 const SUPPORT_HITS: usize = 2;
 
@@ -383,7 +385,13 @@ impl Detector {
     /// Whether the last few words before a hit, in its clause, negate it.
     fn is_negated(&self, before_hit: &str) -> bool {
         let recent = &before_hit[around(before_hit, &(before_hit.len()..before_hit.len()), NEGATION_BYTES)];
-        let clause = recent.rsplit(['.', '!', '?', ';', ',', ':', '\n']).next().unwrap_or("");
+        let sentence = recent.rsplit(['.', '!', '?', ';', ',', ':', '\n']).next().unwrap_or("");
+        // A conjunction starts a new clause: "without dairy and I feel suicidal" is not negated.
+        let clause = CONJUNCTIONS
+            .iter()
+            .filter_map(|conjunction| sentence.rfind(conjunction).map(|at| at + conjunction.len()))
+            .max()
+            .map_or(sentence, |start| &sentence[start..]);
         let window_start = clause
             .char_indices()
             .filter(|&(_, c)| c == ' ')

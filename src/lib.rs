@@ -6,7 +6,8 @@
 //! The core is pure and synchronous: no I/O, no platform types.
 //! - [`content`]: `responses.toml` -> a validated [`Catalog`]; every error names file, line and column.
 //! - [`normalize`]: the one text normal form shared by the detector and the matcher.
-//! - [`safety`]: the crisis detector ([`Detector`]) and its rule tables.
+//! - [`phrase`]: the phrase language in which the crisis rules and the content's keywords are written.
+//! - [`safety`]: the crisis detector ([`Detector`]), built from the rules file `crisis-rules/en.toml`.
 //! - [`matching`]: chat message -> topics, by the keywords in the content.
 //! - [`reply`]: [`Reply`] (crisis block, snippet, disclaimer) and the [`Render`] trait adapters implement.
 //! - [`bot`]: [`Bot::respond`], the pure function from an incoming message or command to a reply.

@@ -63,6 +63,7 @@ mod shared {
             channel,
             crisis = outcome.assessment.level.as_str(),
             rule = outcome.assessment.rule.unwrap_or("-"),
+            category = outcome.assessment.category.map_or("-", |category| category.as_str()),
             topic = outcome.topics.first().map_or("-", |t| t.id.as_str()),
             admitted,
             "chat reply"

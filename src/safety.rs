@@ -260,9 +260,9 @@ impl Detector {
                 continue;
             }
             match self.standing_level(index, &scan) {
-                Ok(level) if level > decision.level => {
-                    decision =
-                        Assessment { level, rule: Some(&rule.id), category: Some(rule.category), exception: None };
+                Ok((level, hit)) if level > decision.level => {
+                    let category = self.category(rule, &hit, &scan);
+                    decision = Assessment { level, rule: Some(&rule.id), category: Some(category), exception: None };
                 }
                 Ok(_) => {}
                 Err(veto) if rule.level > strongest_vetoed.0 => strongest_vetoed = (rule.level, Some(veto)),
@@ -283,18 +283,31 @@ impl Detector {
         decision
     }
 
-    /// The highest level at which a hit of the rule stands, or the veto of its last hit.
-    fn standing_level<'a>(&'a self, rule: usize, scan: &Scan<'_>) -> Result<CrisisLevel, &'a str> {
+    /// The highest level at which a hit of the rule stands, with that hit, or the veto of its last hit.
+    fn standing_level<'a>(&'a self, rule: usize, scan: &Scan<'_>) -> Result<(CrisisLevel, Range<usize>), &'a str> {
         let mut veto = "no hit";
-        let mut best = None;
+        let mut best: Option<(CrisisLevel, Range<usize>)> = None;
         for hit in self.rules[rule].regex.find_iter(scan.text) {
             match self.hit_level(rule, hit.range(), scan) {
-                Ok(level) if level == self.rules[rule].level => return Ok(level),
-                Ok(level) => best = best.max(Some(level)),
+                Ok(level) if level == self.rules[rule].level => return Ok((level, hit.range())),
+                Ok(level) if best.as_ref().is_none_or(|(best, _)| level > *best) => best = Some((level, hit.range())),
+                Ok(_) => {}
                 Err(reason) => veto = reason,
             }
         }
         best.ok_or(veto)
+    }
+
+    /// A rule's category, except that a time marker near a wish or thought makes it intent ("I want to die
+    /// tonight").
+    fn category(&self, rule: &Rule, hit: &Range<usize>, scan: &Scan<'_>) -> Category {
+        let thought = matches!(rule.category, Category::WishToBeDead | Category::ActiveThoughts);
+        let timed = || self.imminent.is_match(&scan.text[around(scan.text, hit, self.settings.context_reach)]);
+        if thought && rule.level == CrisisLevel::SelfRisk && timed() {
+            Category::Intent
+        } else {
+            rule.category
+        }
     }
 
     /// The level one hit stands at, or what vetoes it: a negation just before it, missing or contrary
@@ -440,6 +453,15 @@ mod tests {
         assert_eq!(decision.level, CrisisLevel::SelfRisk);
         assert!(decision.rule.is_some_and(|id| id.starts_with("self.")), "{decision:?}");
         assert!(decision.category.is_some(), "{decision:?}");
+    }
+
+    #[test]
+    fn a_time_marker_turns_a_wish_into_intent() {
+        assert_eq!(assess("I just want to die").category, Some(Category::WishToBeDead));
+        assert_eq!(assess("I just want to die tonight").category, Some(Category::Intent));
+        assert_eq!(assess("I want to kill myself when everyone is asleep").category, Some(Category::Intent));
+        assert_eq!(assess("this song makes me want to die lol").level, CrisisLevel::None);
+        assert_eq!(assess("I want to die tonight lol").level, CrisisLevel::SelfRisk, "a time outweighs the joke");
     }
 
     #[test]

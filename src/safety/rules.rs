@@ -126,7 +126,8 @@ impl Detector {
         match *expectation {
             Expectation::Fires(index) => {
                 let rule = &self.rules[index];
-                let stands = self.standing_level(index, &self.scan(&normalized, None)) == Ok(rule.level);
+                let standing = self.standing_level(index, &self.scan(&normalized, None));
+                let stands = standing.is_ok_and(|(level, _)| level == rule.level);
                 (decision.level != rule.level || !stands).then(|| {
                     format!("example of {} must be `{}` by it, but is {}", rule.id, rule.level.as_str(), decided())
                 })

@@ -159,6 +159,13 @@ impl Detector {
     }
 }
 
+/// What rules, exceptions and distress families have in common.
+struct Entry<'r> {
+    id: &'r Spanned<String>,
+    why: &'r Spanned<String>,
+    phrases: &'r [Spanned<String>],
+}
+
 struct Builder<'a> {
     checker: Checker<'a>,
     vocabulary: Vocabulary,
@@ -184,18 +191,14 @@ impl Builder<'_> {
         let mut sources = Vec::new();
         let mut rules = Vec::with_capacity(raw.rule.len());
         for raw_rule in raw.rule {
-            self.unique(&mut ids, &raw_rule.id);
-            self.prose(&raw_rule.why);
             if *raw_rule.level.get_ref() == CrisisLevel::None {
                 self.checker.error(raw_rule.level.span(), "a rule's level must be mention, third_party or self");
             }
             let index = rules.len();
             let examples = raw_rule.examples.into_iter().map(|e| (e, Expectation::Fires(index)));
             let not = raw_rule.not.into_iter().map(|e| (e, Expectation::Quiet(index)));
-            let examples: Vec<_> = examples.chain(not).collect();
-            self.require_examples(&raw_rule.id, examples.len());
-            self.examples.extend(examples);
-            let (source, regex) = self.phrases(&raw_rule.id, &raw_rule.phrases)?;
+            let entry = Entry { id: &raw_rule.id, why: &raw_rule.why, phrases: &raw_rule.phrases };
+            let (source, regex) = self.entry(&mut ids, entry, examples.chain(not).collect())?;
             sources.push(source);
             rules.push(Rule {
                 id: raw_rule.id.into_inner(),
@@ -206,29 +209,21 @@ impl Builder<'_> {
             });
         }
         let mut exceptions = Vec::with_capacity(raw.exception.len());
-        for raw_exception in raw.exception {
-            self.unique(&mut ids, &raw_exception.id);
-            self.prose(&raw_exception.why);
+        for raw in raw.exception {
             let index = exceptions.len();
-            self.require_examples(&raw_exception.id, raw_exception.examples.len());
-            self.examples.extend(raw_exception.examples.into_iter().map(|e| (e, Expectation::Changes(index))));
-            let (source, regex) = self.phrases(&raw_exception.id, &raw_exception.phrases)?;
+            let examples = raw.examples.into_iter().map(|e| (e, Expectation::Changes(index))).collect();
+            let entry = Entry { id: &raw.id, why: &raw.why, phrases: &raw.phrases };
+            let (source, regex) = self.entry(&mut ids, entry, examples)?;
             sources.push(source);
-            exceptions.push(Exception {
-                id: raw_exception.id.into_inner(),
-                vetoes: raw_exception.vetoes,
-                lowers_to: raw_exception.lowers_to,
-                regex,
-            });
+            let (vetoes, lowers_to) = (raw.vetoes, raw.lowers_to);
+            exceptions.push(Exception { id: raw.id.into_inner(), vetoes, lowers_to, regex });
         }
         let mut distress = Vec::with_capacity(raw.distress.len());
         for family in raw.distress {
-            self.unique(&mut ids, &family.id);
-            self.prose(&family.why);
             let index = distress.len();
-            self.require_examples(&family.id, family.examples.len());
-            self.examples.extend(family.examples.into_iter().map(|e| (e, Expectation::Shows(index))));
-            sources.push(self.phrases(&family.id, &family.phrases)?.0);
+            let examples = family.examples.into_iter().map(|e| (e, Expectation::Shows(index))).collect();
+            let entry = Entry { id: &family.id, why: &family.why, phrases: &family.phrases };
+            sources.push(self.entry(&mut ids, entry, examples)?.0);
             distress.push(family.id.into_inner());
         }
         let scan = self.scan(&sources)?;
@@ -242,6 +237,23 @@ impl Builder<'_> {
             imminent: imminent?,
             settings: raw.settings,
         })
+    }
+
+    /// Checks what every rule, exception and distress family has (a unique id, a `why`, examples) and compiles
+    /// its phrases.
+    fn entry(
+        &mut self,
+        ids: &mut HashSet<String>,
+        entry: Entry<'_>,
+        examples: Vec<(Spanned<String>, Expectation)>,
+    ) -> Option<(String, Regex)> {
+        self.unique(ids, entry.id);
+        self.prose(entry.why);
+        if examples.is_empty() {
+            self.checker.error(entry.id.span(), format!("{} has no examples", entry.id.get_ref()));
+        }
+        self.examples.extend(examples);
+        self.phrases(entry.id, entry.phrases)
     }
 
     fn unique(&mut self, ids: &mut HashSet<String>, id: &Spanned<String>) {
@@ -258,12 +270,6 @@ impl Builder<'_> {
     fn prose(&mut self, why: &Spanned<String>) {
         if why.get_ref().trim().is_empty() || why.get_ref().contains('\n') {
             self.checker.error(why.span(), "`why` must be one line saying what the rule recognises");
-        }
-    }
-
-    fn require_examples(&mut self, id: &Spanned<String>, count: usize) {
-        if count == 0 {
-            self.checker.error(id.span(), format!("{} has no examples", id.get_ref()));
         }
     }
 

@@ -289,7 +289,7 @@ impl<'a> Checker<'a> {
         let mut sources = Vec::with_capacity(phrases.len());
         for phrase in phrases {
             match phrase::compile(phrase.get_ref(), vocabulary) {
-                Ok(source) => sources.push(format!("(?:{source})")),
+                Ok(compiled) => sources.push(format!("(?:{})", compiled.regex)),
                 Err(problem) => self.error(phrase.span(), problem),
             }
         }

@@ -45,18 +45,28 @@ impl Vocabulary {
         self.entries.keys().map(String::as_str)
     }
 
-    /// The regular expression of one vocabulary, or why it cannot be built.
-    pub fn compile_entry(&self, name: &str) -> Result<String, String> {
-        Parser { vocabulary: self, depth: 0 }.vocabulary(name)
+    /// Checks that one vocabulary can be built; says why not.
+    pub fn check_entry(&self, name: &str) -> Result<(), String> {
+        Parser { vocabulary: self, depth: 0 }.vocabulary(name).map(drop)
     }
 }
 
-/// Compiles a phrase to the source of a regular expression over normalised text.
-pub fn compile(phrase: &str, vocabulary: &Vocabulary) -> Result<String, String> {
+/// A compiled phrase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compiled {
+    /// The source of a regular expression over normalised text.
+    pub regex: String,
+    /// Literal strings of normalised text of which every match contains at least one (for a prefilter), or
+    /// `None` when no such set is known (raw regular expressions).
+    pub anchors: Option<Vec<String>>,
+}
+
+/// Compiles a phrase to a regular expression over normalised text, with its anchors.
+pub fn compile(phrase: &str, vocabulary: &Vocabulary) -> Result<Compiled, String> {
     if let Some(raw) = phrase.strip_prefix("re:") {
         let source = compile_pattern(raw);
         return match regex::Regex::new(&source) {
-            Ok(_) => Ok(source),
+            Ok(_) => Ok(Compiled { regex: source, anchors: None }),
             Err(error) => Err(format!("invalid regular expression {raw:?}: {}", last_line(&error.to_string()))),
         };
     }
@@ -64,7 +74,7 @@ pub fn compile(phrase: &str, vocabulary: &Vocabulary) -> Result<String, String> 
     if pieces.iter().all(|piece| piece.optional) {
         return Err(format!("phrase {phrase:?} has no required word, so it would match everywhere"));
     }
-    Ok(assemble(&pieces, true))
+    Ok(Compiled { regex: assemble(&pieces, true), anchors: sequence_anchors(&pieces) })
 }
 
 /// regex's errors draw the pattern over several lines; the last line says what is wrong.
@@ -85,6 +95,33 @@ struct Piece {
     kind: Kind,
     optional: bool,
     regex: String,
+    /// Strings of which every match of the piece contains one, when there are such (see [`Compiled`]).
+    anchors: Anchors,
+}
+
+type Anchors = Option<Vec<String>>;
+
+/// The anchors of a sequence: those of its required piece whose shortest anchor is longest (rarer words
+/// make a sharper prefilter), or none when no required piece has any.
+fn sequence_anchors(pieces: &[Piece]) -> Anchors {
+    let required = pieces.iter().filter(|piece| !piece.optional).filter_map(|piece| piece.anchors.as_ref());
+    let score =
+        |anchors: &&Vec<String>| (anchors.iter().map(String::len).min().unwrap_or(0), std::cmp::Reverse(anchors.len()));
+    required.max_by_key(score).cloned()
+}
+
+/// A group of alternatives, each a regex with its anchors: anchored only when every alternative is.
+fn group(alternatives: Vec<(String, Anchors)>) -> (String, Anchors) {
+    let mut sources = Vec::with_capacity(alternatives.len());
+    let mut anchors = Some(Vec::new());
+    for (source, alternative) in alternatives {
+        sources.push(source);
+        anchors = anchors.zip(alternative).map(|(mut all, more)| {
+            all.extend(more);
+            all
+        });
+    }
+    (format!("(?:{})", sources.join("|")), anchors)
 }
 
 /// Joins pieces with optional spaces between words (required around gaps), optionally with word boundaries
@@ -178,10 +215,13 @@ impl Parser<'_> {
                     if tokens.bump() != Some('}') {
                         return Err(format!("`{{{name}` must end with `}}` in {:?}", tokens.text));
                     }
-                    Piece { kind: Kind::Word, optional: false, regex: self.vocabulary(name)? }
+                    let (regex, anchors) = self.vocabulary(name)?;
+                    Piece { kind: Kind::Word, optional: false, regex, anchors }
                 }
-                '(' => Piece { kind: Kind::Word, optional: false, regex: self.alternatives(tokens, ')')? },
-                '[' => Piece { kind: Kind::Word, optional: true, regex: self.alternatives(tokens, ']')? },
+                '(' | '[' => {
+                    let (regex, anchors) = self.alternatives(tokens, if c == '(' { ')' } else { ']' })?;
+                    Piece { kind: Kind::Word, optional: c == '[', regex, anchors }
+                }
                 '*' => {
                     let count = tokens.take_while(|c| c.is_ascii_digit());
                     if pieces.is_empty() || tokens.peek().is_none_or(|next| Some(next) == close || next == '|') {
@@ -193,13 +233,16 @@ impl Parser<'_> {
                         Ok(count @ 1..=8) => format!("{{0,{count}}}"),
                         Ok(_) => return Err(format!("a gap `*{count}` may span 1 to 8 words")),
                     };
-                    Piece { kind: Kind::Gap, optional: false, regex: format!("(?:{WORD} ){times}") }
+                    Piece { kind: Kind::Gap, optional: false, regex: format!("(?:{WORD} ){times}"), anchors: None }
                 }
-                '?' | '.' | '!' | ',' | '&' => {
-                    Piece { kind: Kind::Mark, optional: false, regex: regex::escape(&c.to_string()) }
-                }
+                '?' | '.' | '!' | ',' | '&' => Piece {
+                    kind: Kind::Mark,
+                    optional: false,
+                    regex: regex::escape(&c.to_string()),
+                    anchors: Some(vec![c.to_string()]),
+                },
                 '^' if pieces.is_empty() && close.is_none() => {
-                    Piece { kind: Kind::Start, optional: false, regex: "^".to_owned() }
+                    Piece { kind: Kind::Start, optional: false, regex: "^".to_owned(), anchors: None }
                 }
                 c if is_word_char(c) => {
                     tokens.at -= c.len_utf8();
@@ -212,13 +255,14 @@ impl Parser<'_> {
     }
 
     /// `(a | b c)` or `[a | b c]` after its opening bracket: the alternatives as one group.
-    fn alternatives(&mut self, tokens: &mut Tokens<'_>, close: char) -> Result<String, String> {
+    fn alternatives(&mut self, tokens: &mut Tokens<'_>, close: char) -> Result<(String, Anchors), String> {
         let mut alternatives = Vec::new();
         loop {
-            alternatives.push(assemble(&self.sequence(tokens, Some(close))?, false));
+            let pieces = self.sequence(tokens, Some(close))?;
+            alternatives.push((assemble(&pieces, false), sequence_anchors(&pieces)));
             match tokens.bump() {
                 Some('|') => continue,
-                _ => return Ok(format!("(?:{})", alternatives.join("|"))),
+                _ => return Ok(group(alternatives)),
             }
         }
     }
@@ -230,6 +274,7 @@ impl Parser<'_> {
             tokens.at += 1;
         }
         let mut regex = String::new();
+        let mut longest_part = String::new();
         let mut rest = word;
         loop {
             let end = rest.find(['\'', '’', '-']).unwrap_or(rest.len());
@@ -241,6 +286,9 @@ impl Parser<'_> {
                 return Err(format!("{word:?} is not a word"));
             }
             regex.push_str(&regex::escape(&part));
+            if part.len() > longest_part.len() {
+                longest_part = part;
+            }
             let Some(separator) = separator else { break };
             // Apostrophes may be missing or spaced (`dont`, `don t`), hyphens a space or nothing.
             if !contraction {
@@ -251,10 +299,10 @@ impl Parser<'_> {
         if prefix {
             regex.push_str("[a-z0-9]*");
         }
-        Ok(Piece { kind: Kind::Word, optional: false, regex })
+        Ok(Piece { kind: Kind::Word, optional: false, regex, anchors: Some(vec![longest_part]) })
     }
 
-    fn vocabulary(&mut self, name: &str) -> Result<String, String> {
+    fn vocabulary(&mut self, name: &str) -> Result<(String, Anchors), String> {
         let Some(entries) = self.vocabulary.entries.get(name) else {
             return Err(format!("no vocabulary {{{name}}}"));
         };
@@ -265,17 +313,17 @@ impl Parser<'_> {
         let mut alternatives = Vec::with_capacity(entries.len());
         for entry in entries {
             let alternative = match entry.strip_prefix("re:") {
-                Some(raw) => compile_pattern(raw),
+                Some(raw) => (compile_pattern(raw), None),
                 None => {
                     let pieces =
                         self.sequence(&mut Tokens::new(entry), None).map_err(|e| format!("in {{{name}}}: {e}"))?;
-                    assemble(&pieces, false)
+                    (assemble(&pieces, false), sequence_anchors(&pieces))
                 }
             };
             alternatives.push(alternative);
         }
         self.depth -= 1;
-        Ok(format!("(?:{})", alternatives.join("|")))
+        Ok(group(alternatives))
     }
 }
 
@@ -295,8 +343,16 @@ mod tests {
     }
 
     fn matches(phrase: &str, text: &str) -> bool {
-        let source = compile(phrase, &vocabulary()).unwrap_or_else(|e| panic!("{phrase:?}: {e}"));
-        regex::Regex::new(&source).unwrap().is_match(&normalize(text))
+        let compiled = compile(phrase, &vocabulary()).unwrap_or_else(|e| panic!("{phrase:?}: {e}"));
+        let matched = regex::Regex::new(&compiled.regex).unwrap().is_match(&normalize(text));
+        if matched {
+            let anchors = compiled.anchors.unwrap_or_else(|| vec![String::new()]);
+            assert!(
+                anchors.iter().any(|a| normalize(text).contains(a)),
+                "{phrase:?} matched {text:?} but no anchor of {anchors:?} is in it"
+            );
+        }
+        matched
     }
 
     #[test]
@@ -337,6 +393,16 @@ mod tests {
         assert!(matches("^ what", "what is it"));
         assert!(!matches("^ what", "so what is it"));
         assert!(matches(r"re:\bpee(ing)?\b", "peeing"));
+    }
+
+    #[test]
+    fn anchors_are_the_rarest_required_words() {
+        let anchors = |phrase: &str| compile(phrase, &vocabulary()).unwrap().anchors;
+        assert_eq!(anchors("i want to kill myself"), Some(vec!["myself".to_owned()]));
+        assert_eq!(anchors("[really] die (tonight | today)"), Some(vec!["tonight".to_owned(), "today".to_owned()]));
+        assert_eq!(anchors("{i} doing it {soon}"), Some(vec!["doing".to_owned()]));
+        assert_eq!(anchors("kill"), Some(vec!["kil".to_owned()]), "folded like the text");
+        assert_eq!(anchors(r"re:\bpee\b"), None);
     }
 
     #[test]

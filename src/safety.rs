@@ -10,12 +10,13 @@
 //! occur at all. Most messages stop there; only the patterns that occurred are searched again for their places.
 
 mod rules;
+mod scanner;
 
 use std::cell::OnceCell;
 use std::ops::Range;
 
 use regex::Regex;
-use regex_automata::{meta, Input, PatternID, PatternSet};
+use regex_automata::PatternID;
 use serde::{Deserialize, Serialize};
 
 pub use rules::BUILT_IN_RULES;
@@ -139,7 +140,6 @@ struct Rule {
     level: CrisisLevel,
     strength: Strength,
     category: Category,
-    regex: Regex,
 }
 
 /// An exception: phrases that veto the hits they overlap, at some levels, or lower them to another level.
@@ -148,7 +148,6 @@ struct Exception {
     id: String,
     vetoes: Vec<CrisisLevel>,
     lowers_to: Option<CrisisLevel>,
-    regex: Regex,
 }
 
 /// Tuning that applies to every rule.
@@ -171,7 +170,7 @@ pub struct Detector {
     /// Distress families, by id.
     distress: Vec<String>,
     /// Every rule, then every exception, then every distress family, as one multi-pattern search.
-    scan: meta::Regex,
+    scan: scanner::Scanner,
     negation: Regex,
     not_now: Regex,
     imminent: Regex,
@@ -216,7 +215,7 @@ const SUPPORT_HITS: usize = 2;
 /// What one search learned about a message, computed as far as a decision needs it.
 struct Scan<'t> {
     text: &'t str,
-    found: PatternSet,
+    found: scanner::Found,
     vetoes: OnceCell<Vetoes>,
     /// Hits of the `self` rules that no negation or exception drops, a few per rule, as support for weak phrases.
     support: OnceCell<Vec<(usize, Range<usize>)>>,
@@ -227,7 +226,7 @@ struct Scan<'t> {
 impl Scan<'_> {
     /// Whether the pattern with this index (rules, then exceptions, then distress families) occurs.
     fn has(&self, pattern: usize) -> bool {
-        self.found.contains(PatternID::new_unchecked(pattern))
+        self.found.entries.contains(PatternID::new_unchecked(pattern))
     }
 }
 
@@ -243,14 +242,13 @@ impl Detector {
     }
 
     fn scan<'t>(&self, normalized: &'t str, disabled_exception: Option<usize>) -> Scan<'t> {
-        let mut found = PatternSet::new(self.scan.pattern_len());
-        self.scan.which_overlapping_matches(&Input::new(normalized), &mut found);
+        let found = self.scan.find(normalized);
         Scan { text: normalized, found, vetoes: OnceCell::new(), support: OnceCell::new(), disabled_exception }
     }
 
     fn assess_with(&self, normalized: &str, disabled_exception: Option<usize>) -> Assessment<'_> {
         let scan = self.scan(normalized, disabled_exception);
-        if scan.found.is_empty() {
+        if scan.found.entries.is_empty() {
             return Assessment::NONE;
         }
         let mut decision = Assessment::NONE;
@@ -287,10 +285,10 @@ impl Detector {
     fn standing_level<'a>(&'a self, rule: usize, scan: &Scan<'_>) -> Result<(CrisisLevel, Range<usize>), &'a str> {
         let mut veto = "no hit";
         let mut best: Option<(CrisisLevel, Range<usize>)> = None;
-        for hit in self.rules[rule].regex.find_iter(scan.text) {
-            match self.hit_level(rule, hit.range(), scan) {
-                Ok(level) if level == self.rules[rule].level => return Ok((level, hit.range())),
-                Ok(level) if best.as_ref().is_none_or(|(best, _)| level > *best) => best = Some((level, hit.range())),
+        for hit in self.scan.hits(rule, &scan.found, scan.text) {
+            match self.hit_level(rule, hit.clone(), scan) {
+                Ok(level) if level == self.rules[rule].level => return Ok((level, hit)),
+                Ok(level) if best.as_ref().is_none_or(|(best, _)| level > *best) => best = Some((level, hit)),
                 Ok(_) => {}
                 Err(reason) => veto = reason,
             }
@@ -356,15 +354,15 @@ impl Detector {
                 .enumerate()
                 .filter(|(other, rule)| rule.level == CrisisLevel::SelfRisk && scan.has(*other));
             found
-                .flat_map(|(other, rule)| {
-                    let unvetoed = rule.regex.find_iter(scan.text).filter(|m| {
+                .flat_map(|(other, _)| {
+                    let unvetoed = self.scan.hits(other, &scan.found, scan.text).filter(|hit| {
                         let excepted = self
                             .vetoes(scan)
-                            .overlapping(&m.range())
+                            .overlapping(hit)
                             .any(|veto| self.exceptions[veto.exception].vetoes.contains(&CrisisLevel::SelfRisk));
-                        !excepted && !self.is_negated(&scan.text[..m.start()])
+                        !excepted && !self.is_negated(&scan.text[..hit.start])
                     });
-                    unvetoed.take(SUPPORT_HITS).map(move |m| (other, m.range()))
+                    unvetoed.take(SUPPORT_HITS).map(move |hit| (other, hit))
                 })
                 .collect()
         });
@@ -385,8 +383,9 @@ impl Detector {
                 .enumerate()
                 .filter(|(index, _)| scan.has(first + index) && scan.disabled_exception != Some(*index));
             let mut by_start: Vec<Veto> = found
-                .flat_map(|(exception, rule)| {
-                    rule.regex.find_iter(scan.text).map(move |m| Veto { span: m.range(), exception })
+                .flat_map(|(exception, _)| {
+                    let hits = self.scan.hits(first + exception, &scan.found, scan.text);
+                    hits.map(move |span| Veto { span, exception })
                 })
                 .collect();
             by_start.sort_by_key(|veto| veto.span.start);

@@ -4,11 +4,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use regex::Regex;
-use regex_automata::util::syntax;
-use regex_automata::{meta, MatchKind};
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::scanner::{Anchors, Scanner};
 use super::{Category, CrisisLevel, Detector, Exception, Rule, Settings, Strength};
 use crate::content::{Checker, ContentErrors};
 use crate::normalize::normalize;
@@ -16,10 +15,6 @@ use crate::phrase::{self, Vocabulary};
 
 /// The English rules, built into the binary.
 pub const BUILT_IN_RULES: &str = include_str!("../../crisis-rules/en.toml");
-
-/// The lazy DFA's cache: large enough that the states real text visits stay cached, so it never falls back
-/// to the slower engines.
-const SCAN_CACHE_BYTES: usize = 32 << 20;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -179,7 +174,7 @@ impl Builder<'_> {
         });
         self.vocabulary = Vocabulary::new(entries.collect::<HashMap<_, _>>());
         for (name, entries) in &raw.vocab {
-            if let Err(problem) = self.vocabulary.compile_entry(name) {
+            if let Err(problem) = self.vocabulary.check_entry(name) {
                 self.checker.error(entries.span(), problem);
             }
         }
@@ -188,7 +183,7 @@ impl Builder<'_> {
         let imminent = self.alternation("imminent", &raw.signals.imminent);
 
         let mut ids = HashSet::new();
-        let mut sources = Vec::new();
+        let mut entries = Vec::new();
         let mut rules = Vec::with_capacity(raw.rule.len());
         for raw_rule in raw.rule {
             if *raw_rule.level.get_ref() == CrisisLevel::None {
@@ -198,14 +193,12 @@ impl Builder<'_> {
             let examples = raw_rule.examples.into_iter().map(|e| (e, Expectation::Fires(index)));
             let not = raw_rule.not.into_iter().map(|e| (e, Expectation::Quiet(index)));
             let entry = Entry { id: &raw_rule.id, why: &raw_rule.why, phrases: &raw_rule.phrases };
-            let (source, regex) = self.entry(&mut ids, entry, examples.chain(not).collect())?;
-            sources.push(source);
+            entries.push(self.entry(&mut ids, entry, examples.chain(not).collect())?);
             rules.push(Rule {
                 id: raw_rule.id.into_inner(),
                 level: raw_rule.level.into_inner(),
                 strength: raw_rule.strength,
                 category: raw_rule.category,
-                regex,
             });
         }
         let mut exceptions = Vec::with_capacity(raw.exception.len());
@@ -213,20 +206,19 @@ impl Builder<'_> {
             let index = exceptions.len();
             let examples = raw.examples.into_iter().map(|e| (e, Expectation::Changes(index))).collect();
             let entry = Entry { id: &raw.id, why: &raw.why, phrases: &raw.phrases };
-            let (source, regex) = self.entry(&mut ids, entry, examples)?;
-            sources.push(source);
+            entries.push(self.entry(&mut ids, entry, examples)?);
             let (vetoes, lowers_to) = (raw.vetoes, raw.lowers_to);
-            exceptions.push(Exception { id: raw.id.into_inner(), vetoes, lowers_to, regex });
+            exceptions.push(Exception { id: raw.id.into_inner(), vetoes, lowers_to });
         }
         let mut distress = Vec::with_capacity(raw.distress.len());
         for family in raw.distress {
             let index = distress.len();
             let examples = family.examples.into_iter().map(|e| (e, Expectation::Shows(index))).collect();
             let entry = Entry { id: &family.id, why: &family.why, phrases: &family.phrases };
-            sources.push(self.entry(&mut ids, entry, examples)?.0);
+            entries.push(self.entry(&mut ids, entry, examples)?);
             distress.push(family.id.into_inner());
         }
-        let scan = self.scan(&sources)?;
+        let scan = Scanner::new(entries);
         Some(Detector {
             rules,
             exceptions,
@@ -246,7 +238,7 @@ impl Builder<'_> {
         ids: &mut HashSet<String>,
         entry: Entry<'_>,
         examples: Vec<(Spanned<String>, Expectation)>,
-    ) -> Option<(String, Regex)> {
+    ) -> Option<Vec<(Regex, Anchors)>> {
         self.unique(ids, entry.id);
         self.prose(entry.why);
         if examples.is_empty() {
@@ -273,51 +265,32 @@ impl Builder<'_> {
         }
     }
 
-    /// Compiles each phrase, reporting each mistake at its place; returns the alternation's source and regex.
-    fn phrases(&mut self, id: &Spanned<String>, phrases: &[Spanned<String>]) -> Option<(String, Regex)> {
+    /// Compiles each phrase, reporting each mistake at its place: one regex and its anchors per phrase.
+    fn phrases(&mut self, id: &Spanned<String>, phrases: &[Spanned<String>]) -> Option<Vec<(Regex, Anchors)>> {
         if phrases.is_empty() {
             self.checker.error(id.span(), format!("{} has no phrases", id.get_ref()));
             return None;
         }
-        let mut alternatives = Vec::with_capacity(phrases.len());
+        let mut compiled = Vec::with_capacity(phrases.len());
         for phrase in phrases {
-            match phrase::compile(phrase.get_ref(), &self.vocabulary) {
-                Ok(source) => alternatives.push(format!("(?:{source})")),
+            let built = phrase::compile(phrase.get_ref(), &self.vocabulary).and_then(|c| {
+                let regex = Regex::new(&c.regex).map_err(|e| phrase::last_line(&e.to_string()))?;
+                Ok((regex, c.anchors))
+            });
+            match built {
+                Ok(phrase) => compiled.push(phrase),
                 Err(problem) => self.checker.error(phrase.span(), problem),
             }
         }
-        if alternatives.len() < phrases.len() {
-            return None;
-        }
-        let source = alternatives.join("|");
-        match Regex::new(&source) {
-            Ok(regex) => Some((source, regex)),
-            Err(error) => {
-                let problem = format!("{}: the phrases together are too large: {}", id.get_ref(), error);
-                self.checker.error(id.span(), phrase::last_line(&problem));
-                None
-            }
-        }
+        (compiled.len() == phrases.len()).then_some(compiled)
     }
 
+    /// A signal's phrases as one regex: signals are looked for in a few words around a hit only.
     fn alternation(&mut self, name: &str, phrases: &[Spanned<String>]) -> Option<Regex> {
         let id = Spanned::new(0..0, format!("signals.{name}"));
-        self.phrases(&id, phrases).map(|(_, regex)| regex)
-    }
-
-    fn scan(&mut self, sources: &[String]) -> Option<meta::Regex> {
-        let config = meta::Config::new()
-            .match_kind(MatchKind::All)
-            .hybrid_cache_capacity(SCAN_CACHE_BYTES)
-            .nfa_size_limit(Some(64 << 20));
-        let built = meta::Regex::builder().configure(config).syntax(syntax::Config::new()).build_many(sources);
-        match built {
-            Ok(scan) => Some(scan),
-            Err(error) => {
-                self.checker.error(0..0, format!("the rules together are too large to search: {error}"));
-                None
-            }
-        }
+        let sources: Vec<String> =
+            self.phrases(&id, phrases)?.iter().map(|(regex, _)| format!("(?:{regex})")).collect();
+        Some(Regex::new(&sources.join("|")).expect("each alternative compiled on its own"))
     }
 }
 

@@ -19,6 +19,14 @@ pub fn normalize(text: &str) -> String {
     let mut push = |c: char, chars: &mut Vec<char>| {
         // Pasted text loses its spaces where a title meets a body ("kill myselfI tried"): a capital right after
         // a small letter starts a new word.
+        if c.is_ascii() {
+            if c.is_ascii_uppercase() && previous_lower {
+                chars.push(' ');
+            }
+            previous_lower = c.is_ascii_lowercase();
+            chars.push(c.to_ascii_lowercase());
+            return;
+        }
         if c.is_uppercase() && previous_lower {
             chars.push(' ');
         }
@@ -141,7 +149,7 @@ fn unswap(c: char) -> Option<char> {
 
 /// Characters that can belong to a word: letters, digits, and the symbols that [`unswap`] knows.
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || unswap(c).is_some()
+    c.is_ascii_alphanumeric() || unswap(c).is_some() || (!c.is_ascii() && c.is_alphanumeric())
 }
 
 /// A word's characters with swaps undone, provided the word has a letter (so `988` and `24` stay numbers).

@@ -207,8 +207,8 @@ impl Vetoes {
 
 /// How far back from a hit negation is looked for: a few words, never the whole message.
 const NEGATION_BYTES: usize = 96;
-/// Words that start a new clause, with the spaces around them as normalised text has them.
-const CONJUNCTIONS: &[&str] = &[" and ", " but ", " so ", " because ", " then ", " yet "];
+/// Words that start a new clause.
+const CONJUNCTIONS: &[&str] = &["and", "but", "so", "because", "then", "yet"];
 /// How many unnegated hits of each rule are kept as support for weak phrases of other rules.
 const SUPPORT_HITS: usize = 2;
 
@@ -398,20 +398,24 @@ impl Detector {
     fn is_negated(&self, before_hit: &str) -> bool {
         let recent = &before_hit[around(before_hit, &(before_hit.len()..before_hit.len()), NEGATION_BYTES)];
         let sentence = recent.rsplit(['.', '!', '?', ';', ',', ':', '\n']).next().unwrap_or("");
-        // A conjunction starts a new clause: "without dairy and I feel suicidal" is not negated.
-        let clause = CONJUNCTIONS
-            .iter()
-            .filter_map(|conjunction| sentence.rfind(conjunction).map(|at| at + conjunction.len()))
-            .max()
-            .map_or(sentence, |start| &sentence[start..]);
-        let window_start = clause
+        let window_start = sentence
             .char_indices()
             .filter(|&(_, c)| c == ' ')
             .map(|(index, _)| index)
             .rev()
             .nth(self.settings.negation_window)
             .unwrap_or(0);
-        self.negation.is_match(&clause[window_start..])
+        let window = &sentence[window_start..];
+        // A conjunction starts a new clause: "without dairy and I feel suicidal" is not negated.
+        let mut clause_start = 0;
+        let mut offset = 0;
+        for word in window.split(' ') {
+            offset += word.len() + 1;
+            if CONJUNCTIONS.contains(&word) {
+                clause_start = offset.min(window.len());
+            }
+        }
+        self.negation.is_match(&window[clause_start..])
     }
 }
 

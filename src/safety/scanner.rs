@@ -67,23 +67,21 @@ impl Scanner {
 
     /// The entries and phrases that occur in `text`.
     pub(super) fn find(&self, text: &str) -> Found {
-        let mut candidates = PatternSet::new(self.phrases.len());
-        for anchor in self.anchors.find_overlapping_iter(text) {
-            for &phrase in &self.phrases_of_anchor[anchor.pattern().as_usize()] {
-                candidates.insert(PatternID::new_unchecked(phrase));
-            }
-        }
-        for &phrase in &self.unanchored {
-            candidates.insert(PatternID::new_unchecked(phrase));
-        }
         let mut found = Found {
             entries: PatternSet::new(self.phrases_of_entry.len()),
             phrases: PatternSet::new(self.phrases.len()),
         };
-        for phrase in candidates.iter() {
-            if self.phrases[phrase.as_usize()].is_match(text) {
-                found.phrases.insert(phrase);
-                found.entries.insert(PatternID::new_unchecked(self.entry_of_phrase[phrase.as_usize()]));
+        // A phrase is searched for once: `tried` marks the candidates already searched.
+        let mut tried = PatternSet::new(self.phrases.len());
+        let anchored = self
+            .anchors
+            .find_overlapping_iter(text)
+            .flat_map(|anchor| &self.phrases_of_anchor[anchor.pattern().as_usize()]);
+        for &phrase in anchored.chain(&self.unanchored) {
+            let id = PatternID::new_unchecked(phrase);
+            if tried.insert(id) && self.phrases[phrase].is_match(text) {
+                found.phrases.insert(id);
+                found.entries.insert(PatternID::new_unchecked(self.entry_of_phrase[phrase]));
             }
         }
         found

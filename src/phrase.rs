@@ -29,8 +29,9 @@ pub struct Vocabulary {
     entries: HashMap<String, Vec<String>>,
 }
 
-/// A word of normalised text, for gaps: anything up to a space or a sentence mark.
-const WORD: &str = r"[^\s.,;:!?]+";
+/// A word of normalised text, for gaps: anything up to a space or a sentence mark. Bounded, so that every
+/// phrase has a longest match and can be searched for near its anchors only.
+const WORD: &str = r"[^\s.,;:!?]{1,40}";
 /// Between two words: a space, a hyphen or nothing (words run together in hashtags and usernames).
 const JOIN: &str = "[- ]?";
 /// How deep vocabularies may refer to vocabularies; deeper is a cycle or a mistake.

@@ -7,7 +7,7 @@ use regex::Regex;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::scanner::{Anchors, Scanner};
+use super::scanner::{Phrase, Scanner};
 use super::{Category, CrisisLevel, Detector, Exception, Rule, Settings, Strength};
 use crate::content::{Checker, ContentErrors};
 use crate::normalize::normalize;
@@ -238,14 +238,21 @@ impl Builder<'_> {
         ids: &mut HashSet<String>,
         entry: Entry<'_>,
         examples: Vec<(Spanned<String>, Expectation)>,
-    ) -> Option<Vec<(Regex, Anchors)>> {
+    ) -> Option<Vec<Phrase>> {
         self.unique(ids, entry.id);
         self.prose(entry.why);
         if examples.is_empty() {
             self.checker.error(entry.id.span(), format!("{} has no examples", entry.id.get_ref()));
         }
         self.examples.extend(examples);
-        self.phrases(entry.id, entry.phrases)
+        let compiled = self.compile(entry.id, entry.phrases)?;
+        match compiled.into_iter().map(Phrase::new).collect() {
+            Ok(phrases) => Some(phrases),
+            Err(problem) => {
+                self.checker.error(entry.id.span(), format!("{}: {problem}", entry.id.get_ref()));
+                None
+            }
+        }
     }
 
     fn unique(&mut self, ids: &mut HashSet<String>, id: &Spanned<String>) {
@@ -265,19 +272,15 @@ impl Builder<'_> {
         }
     }
 
-    /// Compiles each phrase, reporting each mistake at its place: one regex and its anchors per phrase.
-    fn phrases(&mut self, id: &Spanned<String>, phrases: &[Spanned<String>]) -> Option<Vec<(Regex, Anchors)>> {
+    /// Compiles each phrase, reporting each mistake at its place.
+    fn compile(&mut self, id: &Spanned<String>, phrases: &[Spanned<String>]) -> Option<Vec<phrase::Compiled>> {
         if phrases.is_empty() {
             self.checker.error(id.span(), format!("{} has no phrases", id.get_ref()));
             return None;
         }
         let mut compiled = Vec::with_capacity(phrases.len());
         for phrase in phrases {
-            let built = phrase::compile(phrase.get_ref(), &self.vocabulary).and_then(|c| {
-                let regex = Regex::new(&c.regex).map_err(|e| phrase::last_line(&e.to_string()))?;
-                Ok((regex, c.anchors))
-            });
-            match built {
+            match phrase::compile(phrase.get_ref(), &self.vocabulary) {
                 Ok(phrase) => compiled.push(phrase),
                 Err(problem) => self.checker.error(phrase.span(), problem),
             }
@@ -288,9 +291,8 @@ impl Builder<'_> {
     /// A signal's phrases as one regex: signals are looked for in a few words around a hit only.
     fn alternation(&mut self, name: &str, phrases: &[Spanned<String>]) -> Option<Regex> {
         let id = Spanned::new(0..0, format!("signals.{name}"));
-        let sources: Vec<String> =
-            self.phrases(&id, phrases)?.iter().map(|(regex, _)| format!("(?:{regex})")).collect();
-        Some(Regex::new(&sources.join("|")).expect("each alternative compiled on its own"))
+        let sources: Vec<String> = self.compile(&id, phrases)?.iter().map(|c| format!("(?:{})", c.regex)).collect();
+        Some(Regex::new(&sources.join("|")).expect("every phrase is a valid regex"))
     }
 }
 

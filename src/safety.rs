@@ -6,8 +6,8 @@
 //! uses) veto or lower the hits they overlap. The strongest level left wins, and the [`Assessment`] names the
 //! rule that decided and its category, so tests and operators can see why, without any message content.
 //!
-//! Speed: one overlapping pass of a lazy DFA over all rules, exceptions and distress signs tells which of them
-//! occur at all. Most messages stop there; only the patterns that occurred are searched again for their places.
+//! Speed: the scanner (`safety/scanner.rs`) finds which rules, exceptions and distress families occur with one Aho-Corasick pass
+//! over the phrases' anchor words; only the places a decision needs are looked at again.
 
 mod rules;
 mod scanner;

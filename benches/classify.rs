@@ -8,33 +8,24 @@
 //! - long posts: every text over 280 characters, in bytes per second;
 //! - one 64 KiB message made of long posts joined, in time per message.
 
+#[path = "../examples/support/dev_data.rs"]
+mod dev_data;
 #[path = "../examples/support/naive.rs"]
 mod naive;
 
 use std::hint::black_box;
+use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use dev_data::SHORT;
 use ketamine_info_bot::{Audience, Bot, Catalog};
 
-const SHORT: usize = 280;
-
-/// The `text` column of every development file.
+/// The text of every row of every development file.
 fn corpus() -> Vec<String> {
-    let mut texts = Vec::new();
-    for folder in ["../shared/eval", "../shared/eval/extra"] {
-        let entries = std::fs::read_dir(folder).unwrap_or_else(|e| panic!("the benchmark reads {folder}: {e}"));
-        let mut files: Vec<_> =
-            entries.flatten().map(|e| e.path()).filter(|p| p.extension() == Some("tsv".as_ref())).collect();
-        files.sort();
-        for file in files {
-            let data = std::fs::read_to_string(&file).unwrap();
-            let mut lines = data.lines();
-            let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-            let column = header.iter().position(|c| *c == "text").expect("a text column");
-            texts.extend(lines.filter_map(|line| line.split('\t').nth(column)).map(str::to_owned));
-        }
-    }
-    texts
+    let folders: Vec<PathBuf> = dev_data::FOLDERS.iter().map(PathBuf::from).collect();
+    let files = dev_data::files(&folders).unwrap_or_else(|e| panic!("the benchmark reads the development data: {e}"));
+    let rows = files.iter().flat_map(|file| dev_data::read(file).unwrap_or_else(|e| panic!("{e}")));
+    rows.map(|(_, text)| text).collect()
 }
 
 fn throughput(c: &mut Criterion) {

@@ -9,46 +9,34 @@
 //! `--show` prints the texts the detector misses or flags wrongly, with the rule or exception that decided,
 //! for development: never copy them into rules.
 
+#[path = "support/dev_data.rs"]
+mod dev_data;
 #[path = "support/naive.rs"]
 mod naive;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use dev_data::SHORT;
 use ketamine_info_bot::normalize::normalize;
 use ketamine_info_bot::Detector;
-
-/// Chat-length texts, reported separately because chat is shorter than the Reddit posts in the data.
-const SHORT: usize = 280;
 
 struct Row {
     suicidal: bool,
     text: String,
 }
 
-/// The rows of a TSV file with a header, `ind` rows left out.
+/// The rows of a development file, `ind` rows left out.
 fn read(path: &Path) -> Result<Vec<Row>, String> {
-    let data = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut lines = data.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
-    let column = |name: &str| header.iter().position(|c| *c == name);
-    let (Some(label), Some(text)) = (column("label"), column("text")) else {
-        return Err(format!("{}: the header must name `label` and `text` columns", path.display()));
-    };
     let mut rows = Vec::new();
-    for (number, line) in lines.enumerate() {
-        let fields: Vec<&str> = line.split('\t').collect();
-        let place = || format!("{}:{}", path.display(), number + 2);
-        let (Some(&label), Some(&text)) = (fields.get(label), fields.get(text)) else {
-            return Err(format!("{}: expected {} columns", place(), header.len()));
-        };
-        let suicidal = match label {
+    for (label, text) in dev_data::read(path)? {
+        let suicidal = match label.as_str() {
             "si" => true,
             "no" => false,
             "ind" => continue,
-            other => return Err(format!("{}: unknown label {other:?}", place())),
+            other => return Err(format!("{}: unknown label {other:?}", path.display())),
         };
-        rows.push(Row { suicidal, text: text.to_owned() });
+        rows.push(Row { suicidal, text });
     }
     Ok(rows)
 }
@@ -113,19 +101,15 @@ fn main() -> ExitCode {
         }
     }
     if folders.is_empty() {
-        folders = vec![PathBuf::from("../shared/eval"), PathBuf::from("../shared/eval/extra")];
+        folders = dev_data::FOLDERS.iter().map(PathBuf::from).collect();
     }
-    let mut files: Vec<PathBuf> = Vec::new();
-    for folder in &folders {
-        let Ok(entries) = std::fs::read_dir(folder) else {
-            eprintln!("error: cannot read {}", folder.display());
+    let files = match dev_data::files(&folders) {
+        Ok(files) => files,
+        Err(error) => {
+            eprintln!("error: {error}");
             return ExitCode::FAILURE;
-        };
-        let mut tsv: Vec<PathBuf> =
-            entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "tsv")).collect();
-        tsv.sort();
-        files.extend(tsv);
-    }
+        }
+    };
 
     let detector = Detector::default();
     let naive = naive::Naive::new();

@@ -42,10 +42,6 @@ impl Vocabulary {
         Vocabulary { entries }
     }
 
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.entries.keys().map(String::as_str)
-    }
-
     /// Checks that one vocabulary can be built; says why not.
     pub fn check_entry(&self, name: &str) -> Result<(), String> {
         Parser { vocabulary: self, depth: 0 }.vocabulary(name).map(drop)

@@ -6,8 +6,8 @@
 //! uses) veto or lower the hits they overlap. The strongest level left wins, and the [`Assessment`] names the
 //! rule that decided and its category, so tests and operators can see why, without any message content.
 //!
-//! Speed: the scanner (`safety/scanner.rs`) finds which rules, exceptions and distress families occur with one Aho-Corasick pass
-//! over the phrases' anchor words; only the places a decision needs are looked at again.
+//! Speed: the scanner (`safety/scanner.rs`) finds which rules, exceptions and distress families occur with one
+//! Aho-Corasick pass over the phrases' anchor words; only the places a decision needs are looked at again.
 
 mod rules;
 mod scanner;
@@ -169,7 +169,7 @@ pub struct Detector {
     exceptions: Vec<Exception>,
     /// Distress families, by id.
     distress: Vec<String>,
-    /// Every rule, then every exception, then every distress family, as one multi-pattern search.
+    /// The phrases of every rule, then every exception, then every distress family, by that index.
     scan: scanner::Scanner,
     negation: Regex,
     not_now: Regex,
@@ -344,8 +344,7 @@ impl Detector {
     }
 
     /// Whether a `self` rule other than `index` has a hit elsewhere in the message that no negation or exception
-    /// drops: two different
-    /// crisis phrases support each other ("I've got everything I need" ... "I'm doing it tonight").
+    /// drops: two different crisis phrases support each other ("I've got everything I need" ... "I'm doing it tonight").
     fn other_crisis_rule_occurs(&self, index: usize, hit: &Range<usize>, scan: &Scan<'_>) -> bool {
         let support = scan.support.get_or_init(|| {
             let found = self

@@ -29,7 +29,7 @@ fn corpus() -> Vec<String> {
 }
 
 fn throughput(c: &mut Criterion) {
-    let bot = Bot::new(Catalog::parse("responses.toml", include_str!("../responses.toml")).expect("valid content"));
+    let bot = Bot::new(Catalog::built_in());
     let naive = naive::Naive::new();
     let audience = Audience { locale: Some("en-US"), command_prefix: "/" };
     let (chat, long): (Vec<String>, Vec<String>) = corpus().into_iter().partition(|t| t.chars().count() <= SHORT);

@@ -3,7 +3,7 @@
 use crate::content::{Catalog, Topic};
 use crate::normalize::normalize;
 use crate::reply::{Composer, Reply};
-use crate::safety::{Assessment, Detector};
+use crate::safety::{Assessment, CrisisLevel, Detector};
 
 /// Who a reply is for: the member's locale picks crisis lines; the prefix is how the platform writes commands.
 #[derive(Debug, Clone, Copy)]
@@ -21,24 +21,6 @@ pub enum Incoming<'a> {
     Command { name: &'a str, argument: Option<&'a str> },
 }
 
-impl<'a> Incoming<'a> {
-    /// Reads a line as a platform delivers it: a command when it starts with one of `prefixes`
-    /// (`!ketamine-risks`, `!crisis-resources united kingdom`), otherwise chat.
-    pub fn parse(line: &'a str, prefixes: &[char]) -> Incoming<'a> {
-        let line = line.trim();
-        match line.strip_prefix(prefixes) {
-            Some(command) if !command.is_empty() => {
-                let (name, argument) = match command.split_once(char::is_whitespace) {
-                    Some((name, argument)) => (name, Some(argument.trim()).filter(|a| !a.is_empty())),
-                    None => (command, None),
-                };
-                Incoming::Command { name, argument }
-            }
-            _ => Incoming::Chat(line),
-        }
-    }
-}
-
 /// Everything the bot decided about a chat message.
 #[derive(Debug)]
 pub struct ChatOutcome<'a> {
@@ -46,6 +28,10 @@ pub struct ChatOutcome<'a> {
     /// The topics the message asks about, in file order; the first one answers.
     pub topics: Vec<&'a Topic>,
     pub reply: Option<Reply>,
+    /// What to send instead when the crisis cooldown holds `reply` back: the topic's answer without crisis
+    /// text, where the level allows a snippet (never at `self`, never a topic marked `with_crisis = false`
+    /// at `third_party`); `None` otherwise. See [`crate::cooldown`].
+    pub faq_instead: Option<Reply>,
 }
 
 /// The platform-independent bot: validated content plus the crisis detector.
@@ -64,11 +50,34 @@ impl Bot {
         &self.catalog
     }
 
-    /// The reply to a message or command; `None` means stay silent.
+    /// Reads a line as a platform delivers it: one of the bot's commands when it starts with one of `prefixes`
+    /// followed by a command's name (`!ketamine-risks`, `!crisis-resources united kingdom`); anything else is
+    /// chat, whatever it starts with (`!!! I want to die`, `/help me`), so the crisis detector sees it.
+    pub fn parse<'a>(&self, line: &'a str, prefixes: &[char]) -> Incoming<'a> {
+        let line = line.trim();
+        let Some(command) = line.strip_prefix(prefixes) else { return Incoming::Chat(line) };
+        let (name, argument) = match command.split_once(char::is_whitespace) {
+            Some((name, argument)) => (name, Some(argument.trim()).filter(|a| !a.is_empty())),
+            None => (command, None),
+        };
+        if self.has_command(name) {
+            Incoming::Command { name, argument }
+        } else {
+            Incoming::Chat(line)
+        }
+    }
+
+    /// Whether `name` is one of the bot's commands.
+    pub fn has_command(&self, name: &str) -> bool {
+        let catalog = &self.catalog;
+        name == catalog.crisis.command || name == catalog.help.command || catalog.topic_by_command(name).is_some()
+    }
+
+    /// The reply to a message or command; `None` means stay silent (commands always answer).
     pub fn respond(&self, incoming: Incoming<'_>, audience: Audience<'_>) -> Option<Reply> {
         match incoming {
             Incoming::Chat(text) => self.chat(text, audience).reply,
-            Incoming::Command { name, argument } => self.command(name, argument, audience),
+            Incoming::Command { name, argument } => Some(self.command(name, argument, audience)),
         }
     }
 
@@ -78,25 +87,52 @@ impl Bot {
         let assessment = self.detector.assess(&normalized);
         let topics: Vec<&Topic> =
             self.catalog.matcher.topics(&normalized).into_iter().map(|index| &self.catalog.topics[index]).collect();
-        let reply = self.composer(None, audience).chat(assessment.level, topics.first().copied());
-        ChatOutcome { assessment, topics, reply }
+        let composer = self.composer(None, audience);
+        let topic = topics.first().copied();
+        let reply = composer.chat(assessment.level, topic);
+        let faq_instead = match assessment.level {
+            CrisisLevel::SelfRisk => None,
+            CrisisLevel::ThirdParty => topic.filter(|topic| topic.with_crisis).map(|topic| composer.topic(topic)),
+            CrisisLevel::Mention | CrisisLevel::None => topic.map(|topic| composer.topic(topic)),
+        };
+        ChatOutcome { assessment, topics, reply, faq_instead }
     }
 
-    /// The reply to a command, or `None` for a command the bot does not have. `argument` is the topic for the
-    /// help command and the region for the crisis-resources command.
-    pub fn command(&self, name: &str, argument: Option<&str>, audience: Audience<'_>) -> Option<Reply> {
+    /// The reply to a command. `argument` is the topic for the help command and the region for the
+    /// crisis-resources command; an argument that speaks of a crisis (`!ketamine I want to die`) gets the crisis
+    /// reply instead. A name the bot does not have (a command registered by older content) gets the help.
+    pub fn command(&self, name: &str, argument: Option<&str>, audience: Audience<'_>) -> Reply {
+        if let Some(outcome) = argument.map(|text| self.chat(text, audience)) {
+            if let Some(crisis) = outcome.reply.filter(|_| outcome.assessment.level.is_crisis()) {
+                return crisis;
+            }
+        }
         let catalog = &self.catalog;
         if name == catalog.crisis.command {
-            return Some(self.composer(argument, audience).resources());
+            return self.composer(argument, audience).resources();
         }
         let composer = self.composer(None, audience);
-        if name == catalog.help.command {
-            return Some(match argument.and_then(|topic| catalog.topic_by_name(topic)) {
-                Some(topic) => composer.topic(topic),
-                None => composer.help(audience.command_prefix),
-            });
+        let topic = match catalog.topic_by_command(name) {
+            Some(topic) => Some(topic),
+            None if name == catalog.help.command => argument.and_then(|topic| catalog.topic_by_name(topic)),
+            None => None,
+        };
+        match topic {
+            Some(topic) => composer.topic(topic),
+            None => composer.help(audience.command_prefix),
         }
-        catalog.topic_by_command(name).map(|topic| composer.topic(topic))
+    }
+
+    /// The topics offered while a member types a topic's name: those whose id, command or description contains
+    /// what was typed (all of them for nothing typed), in file order, at most `limit`.
+    pub fn topic_choices(&self, typed: &str, limit: usize) -> Vec<&Topic> {
+        let typed = typed.trim().to_lowercase();
+        let matches = |topic: &&Topic| {
+            topic.id.contains(&typed)
+                || topic.command.contains(&typed)
+                || topic.description.to_lowercase().contains(&typed)
+        };
+        self.catalog.topics.iter().filter(matches).take(limit).collect()
     }
 
     fn composer(&self, region: Option<&str>, audience: Audience<'_>) -> Composer<'_> {
@@ -114,9 +150,7 @@ mod tests {
     use crate::CrisisLevel;
 
     fn bot() -> &'static Bot {
-        static BOT: std::sync::LazyLock<Bot> = std::sync::LazyLock::new(|| {
-            Bot::new(Catalog::parse("responses.toml", include_str!("../responses.toml")).expect("valid content"))
-        });
+        static BOT: std::sync::LazyLock<Bot> = std::sync::LazyLock::new(|| Bot::new(Catalog::built_in()));
         &BOT
     }
 
@@ -127,19 +161,56 @@ mod tests {
     }
 
     #[test]
-    fn lines_are_commands_when_they_start_with_a_prefix() {
+    fn lines_are_commands_only_when_they_name_one_of_the_bots_commands() {
+        let bot = bot();
         assert!(matches!(
-            Incoming::parse("!ketamine-risks", &['!']),
+            bot.parse("!ketamine-risks", &['!']),
             Incoming::Command { name: "ketamine-risks", argument: None }
         ));
         assert!(matches!(
-            Incoming::parse(" !crisis-resources  united kingdom ", &['!']),
+            bot.parse(" !crisis-resources  united kingdom ", &['!']),
             Incoming::Command { name: "crisis-resources", argument: Some("united kingdom") }
         ));
-        assert!(matches!(Incoming::parse("/ketamine legal", &['/', '!']), Incoming::Command { name: "ketamine", .. }));
-        assert!(matches!(Incoming::parse("/ketamine", &['!']), Incoming::Chat("/ketamine")));
-        assert!(matches!(Incoming::parse("!", &['!']), Incoming::Chat("!")));
-        assert!(matches!(Incoming::parse("  is ketamine legal? ", &['!']), Incoming::Chat("is ketamine legal?")));
+        assert!(matches!(bot.parse("/ketamine legal", &['/', '!']), Incoming::Command { name: "ketamine", .. }));
+        assert!(matches!(bot.parse("/ketamine", &['!']), Incoming::Chat("/ketamine")));
+        assert!(matches!(bot.parse("!", &['!']), Incoming::Chat("!")));
+        assert!(matches!(bot.parse("  is ketamine legal? ", &['!']), Incoming::Chat("is ketamine legal?")));
+        // The prefix alone does not make a command: these reach the crisis detector.
+        for line in ["!!! I want to kill myself", "!help me I want to die", "/help I want to die", "! I want to die"] {
+            assert!(matches!(bot.parse(line, &['!', '/']), Incoming::Chat(_)), "{line}");
+            let reply = bot.respond(bot.parse(line, &['!', '/']), US).expect("a crisis reply");
+            assert_eq!(reply.kind(), &ReplyKind::Crisis(CrisisLevel::SelfRisk), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_command_whose_argument_speaks_of_a_crisis_gets_the_crisis_reply() {
+        let bot = bot();
+        let reply = bot.command("ketamine", Some("I want to kill myself"), US);
+        assert_eq!(reply.kind(), &ReplyKind::Crisis(CrisisLevel::SelfRisk));
+        assert_eq!(bot.command("ketamine", Some("suicide"), US).kind(), &ReplyKind::Help, "a mention is no crisis");
+    }
+
+    #[test]
+    fn topic_choices_filter_by_what_is_typed() {
+        let bot = bot();
+        let ids = |typed| bot.topic_choices(typed, 25).into_iter().map(|t| t.id.as_str()).collect::<Vec<_>>();
+        assert_eq!(ids("BLAD"), ["bladder-problems"]);
+        assert_eq!(ids("").len(), bot.catalog().topics.len().min(25));
+        assert_eq!(bot.topic_choices("", 2).len(), 2);
+        assert!(ids("no such topic").is_empty());
+    }
+
+    #[test]
+    fn faq_instead_of_a_held_back_crisis_reply_only_where_the_level_allows_a_snippet() {
+        let bot = bot();
+        let faq = |text| bot.chat(text, US).faq_instead.map(|reply| reply.kind().clone());
+        let legal = Some(ReplyKind::Topic { id: "legal-status".into(), crisis: CrisisLevel::None });
+        assert_eq!(faq("I want to die. is ketamine legal?"), None, "self: never a snippet");
+        assert_eq!(faq("my friend is suicidal, is ketamine legal?"), legal);
+        assert_eq!(faq("my friend is suicidal, how much ketamine is too much?"), None, "dosing is not for crises");
+        assert!(faq("does ketamine help with suicidal ideation?").is_some());
+        assert_eq!(faq("I want to die"), None, "no topic, no snippet");
     }
 
     #[test]
@@ -235,7 +306,7 @@ mod tests {
         assert!(help.contains("/crisis-resources"));
         let canada = command("crisis-resources", Some("canada")).unwrap();
         assert!(canada.contains("9-8-8") && canada.contains("2026-11-27") && !canada.contains("741741"));
-        assert_eq!(command("no-such-command", None), None);
+        assert_eq!(command("no-such-command", None), Some(help), "an unknown command gets the help");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! [`Secret`] prints as `<redacted>` wherever it is formatted.
 
 use std::fmt;
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -37,8 +38,8 @@ impl fmt::Display for Secret {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{file}: {message}")]
-    File { file: String, message: String },
+    #[error("{file}:{line}:{column}: {message}")]
+    File { file: String, line: usize, column: usize, message: String },
     #[error("{name} is not set (nor {name}_FILE): {why}")]
     Missing { name: &'static str, why: &'static str },
     #[error("cannot read the file named by {name}: {path}: {source}")]
@@ -63,21 +64,24 @@ pub struct ConfigFile {
 #[serde(deny_unknown_fields)]
 pub struct DiscordFile {
     pub token_file: Option<PathBuf>,
-    pub guild_id: Option<u64>,
-    pub api_url: Option<String>,
+    pub guild_id: Option<NonZeroU64>,
+    pub api_url: Option<HttpUrl>,
     pub commands_only: Option<bool>,
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatrixFile {
-    pub homeserver: Option<String>,
+    pub homeserver: Option<HttpUrl>,
     pub user: Option<String>,
     pub password_file: Option<PathBuf>,
     pub access_token_file: Option<PathBuf>,
     pub store: Option<PathBuf>,
     pub allowed_inviters: Option<Vec<String>>,
     pub locale: Option<String>,
+    pub store_passphrase_file: Option<PathBuf>,
+    pub catch_up_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,11 +91,41 @@ pub struct CooldownFile {
     pub crisis_seconds: Option<u64>,
 }
 
+/// An `http` or `https` URL with a host, checked when it is read rather than when it is first used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl(String);
+
+impl HttpUrl {
+    pub fn parse(value: &str) -> Result<HttpUrl, &'static str> {
+        let rest = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://"));
+        let host = rest.map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
+        match host {
+            Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(HttpUrl(value.to_owned())),
+            _ => Err("expected an http:// or https:// URL with a host"),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for HttpUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<HttpUrl, D::Error> {
+        let value = String::deserialize(deserializer)?;
+        HttpUrl::parse(&value).map_err(serde::de::Error::custom)
+    }
+}
+
 impl ConfigFile {
+    /// Parses and checks the file: unknown keys, values of the wrong type and values that could only fail later
+    /// (a server id of 0, a URL that is not one) are errors naming the line and column.
     pub fn parse(file: &str, text: &str) -> Result<ConfigFile, ConfigError> {
         toml::from_str(text).map_err(|error| {
-            let line = error.span().map_or(1, |span| text[..span.start].matches('\n').count() + 1);
-            ConfigError::File { file: format!("{file}:{line}"), message: error.message().trim().to_owned() }
+            let start = error.span().map_or(0, |span| span.start);
+            let line = text[..start].matches('\n').count() + 1;
+            let column = text[..start].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            ConfigError::File { file: file.to_owned(), line, column, message: error.message().trim().to_owned() }
         })
     }
 }
@@ -138,11 +172,13 @@ pub fn secret(
 pub struct DiscordSettings {
     pub token: Secret,
     /// Register commands to this server only (instant, for testing); otherwise globally.
-    pub guild_id: Option<u64>,
+    pub guild_id: Option<NonZeroU64>,
     /// Send every REST call to this proxy, which then owns rate limiting.
-    pub api_url: Option<String>,
+    pub api_url: Option<HttpUrl>,
     /// Run without the Message Content intent: slash commands only, no chat replies.
     pub commands_only: bool,
+    /// Folder for the lock that keeps a second copy with the same token from starting.
+    pub state_dir: PathBuf,
     pub cooldowns: CooldownSettings,
 }
 
@@ -151,7 +187,7 @@ impl DiscordSettings {
     pub fn resolve(
         file: &ConfigFile,
         env: &impl Environment,
-        api_url_flag: Option<String>,
+        api_url_flag: Option<HttpUrl>,
         commands_only_flag: bool,
     ) -> Result<DiscordSettings, ConfigError> {
         let token = secret(env, "DISCORD_TOKEN", file.discord.token_file.as_ref())?.ok_or(ConfigError::Missing {
@@ -162,18 +198,34 @@ impl DiscordSettings {
             Some(value) => Some(value.parse().map_err(|_| ConfigError::Invalid {
                 name: "DISCORD_GUILD_ID",
                 value,
-                problem: "expected a numeric server id",
+                problem: "expected a server id (a number above 0)",
             })?),
             None => file.discord.guild_id,
+        };
+        let api_url = match api_url_flag {
+            Some(url) => Some(url),
+            None => url_from_env(env, "DISCORD_API_URL")?.or_else(|| file.discord.api_url.clone()),
         };
         Ok(DiscordSettings {
             token,
             guild_id,
-            api_url: api_url_flag.or_else(|| env.get("DISCORD_API_URL")).or_else(|| file.discord.api_url.clone()),
+            api_url,
             commands_only: commands_only_flag || file.discord.commands_only.unwrap_or(false),
+            state_dir: env
+                .get("DISCORD_STATE_DIR")
+                .map(PathBuf::from)
+                .or_else(|| file.discord.state_dir.clone())
+                .unwrap_or_else(|| PathBuf::from(".")),
             cooldowns: CooldownSettings::resolve(&file.cooldowns, env)?,
         })
     }
+}
+
+/// A URL from the environment, checked like one from the file.
+fn url_from_env(env: &impl Environment, name: &'static str) -> Result<Option<HttpUrl>, ConfigError> {
+    env.get(name)
+        .map(|value| HttpUrl::parse(&value).map_err(|problem| ConfigError::Invalid { name, value, problem }))
+        .transpose()
 }
 
 /// How the Matrix bot account signs in.
@@ -197,7 +249,15 @@ pub struct MatrixSettings {
     pub allowed_inviters: Vec<String>,
     /// The locale whose crisis lines the bot shows (Matrix does not say where members are).
     pub locale: Option<String>,
+    /// Encrypts the crypto store; when unset, one is generated on the first start and kept in the session file.
+    pub store_passphrase: Option<Secret>,
+    /// After a restart, messages that arrived while the bot was down are answered if younger than this.
+    pub catch_up: Duration,
     pub cooldowns: CooldownSettings,
+}
+
+impl MatrixSettings {
+    pub const DEFAULT_CATCH_UP: Duration = Duration::from_secs(5 * 60);
 }
 
 impl MatrixSettings {
@@ -207,7 +267,10 @@ impl MatrixSettings {
         let required = |name: &'static str, from_file: &Option<String>, why: &'static str| {
             env.get(name).or_else(|| from_file.clone()).ok_or(ConfigError::Missing { name, why })
         };
-        let homeserver = required("MATRIX_HOMESERVER", &matrix.homeserver, "the homeserver's URL")?;
+        let homeserver = url_from_env(env, "MATRIX_HOMESERVER")?
+            .or_else(|| matrix.homeserver.clone())
+            .ok_or(ConfigError::Missing { name: "MATRIX_HOMESERVER", why: "the homeserver's URL" })?
+            .0;
         let user = required("MATRIX_USER", &matrix.user, "the bot's full user id, such as @bot:example.org")?;
         if !(user.starts_with('@') && user.contains(':')) {
             return Err(ConfigError::Invalid { name: "MATRIX_USER", value: user, problem: "expected @name:server" });
@@ -233,6 +296,8 @@ impl MatrixSettings {
             store: store.unwrap_or_else(|| PathBuf::from("matrix-store")),
             allowed_inviters,
             locale: env.get("MATRIX_LOCALE").or_else(|| matrix.locale.clone()),
+            store_passphrase: secret(env, "MATRIX_STORE_PASSPHRASE", matrix.store_passphrase_file.as_ref())?,
+            catch_up: seconds(env, "MATRIX_CATCH_UP_SECONDS", matrix.catch_up_seconds, Self::DEFAULT_CATCH_UP)?,
             cooldowns: CooldownSettings::resolve(&file.cooldowns, env)?,
         })
     }
@@ -250,18 +315,27 @@ impl CooldownSettings {
         CooldownSettings { faq: Duration::from_secs(10 * 60), crisis: Duration::from_secs(30 * 60) };
 
     pub fn resolve(file: &CooldownFile, env: &impl Environment) -> Result<CooldownSettings, ConfigError> {
-        let seconds = |name: &'static str, from_file: Option<u64>, default: Duration| match env.get(name) {
-            Some(value) => value.parse().map(Duration::from_secs).map_err(|_| ConfigError::Invalid {
-                name,
-                value,
-                problem: "expected a whole number of seconds",
-            }),
-            None => Ok(from_file.map_or(default, Duration::from_secs)),
-        };
         Ok(CooldownSettings {
-            faq: seconds("FAQ_COOLDOWN_SECONDS", file.faq_seconds, Self::DEFAULT.faq)?,
-            crisis: seconds("CRISIS_COOLDOWN_SECONDS", file.crisis_seconds, Self::DEFAULT.crisis)?,
+            faq: seconds(env, "FAQ_COOLDOWN_SECONDS", file.faq_seconds, Self::DEFAULT.faq)?,
+            crisis: seconds(env, "CRISIS_COOLDOWN_SECONDS", file.crisis_seconds, Self::DEFAULT.crisis)?,
         })
+    }
+}
+
+/// A duration in whole seconds from `name`, else from the file, else `default`.
+fn seconds(
+    env: &impl Environment,
+    name: &'static str,
+    from_file: Option<u64>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match env.get(name) {
+        Some(value) => value.parse().map(Duration::from_secs).map_err(|_| ConfigError::Invalid {
+            name,
+            value,
+            problem: "expected a whole number of seconds",
+        }),
+        None => Ok(from_file.map_or(default, Duration::from_secs)),
     }
 }
 
@@ -315,10 +389,12 @@ mod tests {
         let file = ConfigFile::parse("bot.toml", "[discord]\nguild_id = 1\napi_url = \"http://file\"\n").unwrap();
         let env_only = env(&[("DISCORD_TOKEN", "t0ken"), ("DISCORD_GUILD_ID", "2")]);
         let settings = DiscordSettings::resolve(&file, &env_only, None, false).unwrap();
-        assert_eq!((settings.guild_id, settings.api_url.as_deref()), (Some(2), Some("http://file")));
+        assert_eq!(settings.guild_id, NonZeroU64::new(2));
+        assert_eq!(settings.api_url.as_ref().map(HttpUrl::as_str), Some("http://file"));
         assert!(!format!("{settings:?}").contains("t0ken"), "the token never prints");
-        let flagged = DiscordSettings::resolve(&file, &env_only, Some("http://flag".into()), true).unwrap();
-        assert_eq!(flagged.api_url.as_deref(), Some("http://flag"));
+        let flag = HttpUrl::parse("http://flag").unwrap();
+        let flagged = DiscordSettings::resolve(&file, &env_only, Some(flag.clone()), true).unwrap();
+        assert_eq!(flagged.api_url, Some(flag));
         assert!(flagged.commands_only);
         let missing = DiscordSettings::resolve(&file, &env(&[]), None, false).unwrap_err();
         assert!(missing.to_string().contains("DISCORD_TOKEN"));
@@ -333,6 +409,7 @@ mod tests {
         assert_eq!((settings.homeserver.as_str(), settings.user.as_str()), ("http://file", "@bot:file"));
         assert_eq!(settings.allowed_inviters, ["@*:example.org"]);
         assert_eq!(settings.store, PathBuf::from("matrix-store"));
+        assert_eq!(settings.catch_up, MatrixSettings::DEFAULT_CATCH_UP);
         assert!(matches!(&settings.auth, MatrixAuth::Password(p) if p.expose() == "pa55"));
         assert!(!format!("{settings:?}").contains("pa55"), "the password never prints");
         let token =
@@ -363,8 +440,22 @@ mod tests {
     }
 
     #[test]
-    fn config_file_errors_name_the_line() {
+    fn config_file_errors_name_the_line_and_column() {
         let error = ConfigFile::parse("bot.toml", "[discord]\nguild = 1\n").unwrap_err();
-        assert!(error.to_string().starts_with("bot.toml:2:") && error.to_string().contains("guild"), "{error}");
+        assert!(error.to_string().starts_with("bot.toml:2:1:") && error.to_string().contains("guild"), "{error}");
+    }
+
+    #[test]
+    fn settings_that_could_only_fail_later_are_refused_when_read() {
+        let zero = ConfigFile::parse("bot.toml", "[discord]\nguild_id = 0\n").unwrap_err().to_string();
+        assert!(zero.starts_with("bot.toml:2:12:"), "{zero}");
+        let url = ConfigFile::parse("bot.toml", "[matrix]\nhomeserver = \"matrix.org\"\n").unwrap_err().to_string();
+        assert!(url.starts_with("bot.toml:2:14:") && url.contains("http"), "{url}");
+        let env_zero = env(&[("DISCORD_TOKEN", "t"), ("DISCORD_GUILD_ID", "0")]);
+        let error = DiscordSettings::resolve(&ConfigFile::default(), &env_zero, None, false).unwrap_err();
+        assert!(error.to_string().contains("DISCORD_GUILD_ID"), "{error}");
+        let env_url = env(&[("DISCORD_TOKEN", "t"), ("DISCORD_API_URL", "localhost:3000")]);
+        assert!(DiscordSettings::resolve(&ConfigFile::default(), &env_url, None, false).is_err());
+        assert!(HttpUrl::parse("https://matrix.example.org/").is_ok() && HttpUrl::parse("https://").is_err());
     }
 }

@@ -17,6 +17,13 @@ use crate::phrase::{self, Vocabulary};
 /// renders to (a Discord embed description). Checked for every topic with the longest crisis block.
 pub const MAX_REPLY_CHARS: usize = 4096;
 
+/// The longest disclaimer, in characters. Every message ends with it, so on Discord (2,000 characters a
+/// message) it must leave room for the reply: at this length half of each message is still the reply's.
+pub const MAX_DISCLAIMER_CHARS: usize = 1000;
+
+/// The content compiled into the binary: `responses.toml` as shipped.
+pub const BUILT_IN_RESPONSES: &str = include_str!("../responses.toml");
+
 /// Slash-command and description limits (Discord's, which are the strictest of the platforms).
 const MAX_COMMAND_CHARS: usize = 32;
 const MAX_DESCRIPTION_CHARS: usize = 100;
@@ -298,6 +305,11 @@ impl<'a> Checker<'a> {
 }
 
 impl Catalog {
+    /// The content shipped with the bot ([`BUILT_IN_RESPONSES`]), which is valid: a test checks it.
+    pub fn built_in() -> Catalog {
+        Catalog::parse("built-in responses.toml", BUILT_IN_RESPONSES).expect("the shipped responses.toml is valid")
+    }
+
     /// Parses and validates the content of `file` (the name is used in error messages only).
     pub fn parse(file: &str, text: &str) -> Result<Catalog, ContentErrors> {
         let mut checker = Checker { file, text, errors: Vec::new() };
@@ -350,6 +362,14 @@ impl Checker<'_> {
     /// Builds the catalog, and the span of each topic's id for the checks that need a whole catalog.
     fn build(&mut self, raw: RawCatalog) -> Option<(Catalog, Vec<Range<usize>>)> {
         let mut commands = HashMap::new();
+        let disclaimer_chars = raw.disclaimer.get_ref().trim().chars().count();
+        if disclaimer_chars > MAX_DISCLAIMER_CHARS {
+            let problem = format!(
+                "the disclaimer has {disclaimer_chars} characters; at most {MAX_DISCLAIMER_CHARS} leave room for \
+                 the reply in a 2,000-character Discord message"
+            );
+            self.error(raw.disclaimer.span(), problem);
+        }
         let disclaimer = self.text("disclaimer", raw.disclaimer);
         let vocabulary = Vocabulary::new(raw.vocab);
         let subject = self.phrases(&raw.matching.subject, &vocabulary);
@@ -458,11 +478,11 @@ mod tests {
     use super::*;
     use crate::normalize::normalize;
 
-    const RESPONSES: &str = include_str!("../responses.toml");
+    const RESPONSES: &str = BUILT_IN_RESPONSES;
     const SOURCE: &str = include_str!("../source/ketamine-therapy-and-microdosing.txt");
 
     fn catalog() -> Catalog {
-        Catalog::parse("responses.toml", RESPONSES).unwrap_or_else(|errors| panic!("{errors}"))
+        Catalog::built_in()
     }
 
     /// The problems found in `responses.toml` after replacing `from` with `to`.
@@ -645,6 +665,15 @@ mod tests {
         let body = "body = \"Bladder Problems: Chronic ketamine use has been linked to serious bladder problems.\"";
         let long = format!("body = \"{}\"", "Bladder problems. ".repeat(250));
         assert_one_error(body, &long, "longest reply");
+    }
+
+    #[test]
+    fn a_disclaimer_must_leave_room_for_the_reply() {
+        let disclaimer = RESPONSES.lines().find(|line| line.starts_with("disclaimer = ")).expect("one line");
+        let at_the_limit = format!("disclaimer = \"{}\"", "x".repeat(MAX_DISCLAIMER_CHARS));
+        let too_long = format!("disclaimer = \"{}\"", "x".repeat(1998));
+        assert!(Catalog::parse("ok.toml", &RESPONSES.replacen(disclaimer, &at_the_limit, 1)).is_ok());
+        assert_one_error(disclaimer, &too_long, "the disclaimer has 1998 characters");
     }
 
     #[test]

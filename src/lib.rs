@@ -11,12 +11,13 @@
 //! - [`matching`]: chat message -> topics, by the keywords in the content.
 //! - [`reply`]: [`Reply`] (crisis block, snippet, disclaimer) and the [`Render`] trait adapters implement.
 //! - [`bot`]: [`Bot::respond`], the pure function from an incoming message or command to a reply.
-//! - [`cooldown`]: the reply cooldowns every chat adapter applies (pure; the clock is passed in).
+//! - [`cooldown`]: which chat replies go out: cooldowns, escalation, edits (pure; the clock is passed in).
+//! - [`delivery`]: how long a failed send is retried, by how urgent the reply is.
 //!
 //! ```
 //! use ketamine_info_bot::{Audience, Bot, Catalog, CrisisLevel, Incoming};
 //!
-//! let catalog = Catalog::parse("responses.toml", include_str!("../responses.toml")).expect("valid content");
+//! let catalog = Catalog::built_in();
 //! let bot = Bot::new(catalog);
 //! let audience = Audience { locale: Some("en-GB"), command_prefix: "/" };
 //!
@@ -38,6 +39,7 @@ pub mod bot;
 pub mod config;
 pub mod content;
 pub mod cooldown;
+pub mod delivery;
 pub mod matching;
 pub mod normalize;
 pub mod phrase;
@@ -47,5 +49,6 @@ pub mod safety;
 
 pub use bot::{Audience, Bot, ChatOutcome, Incoming};
 pub use content::{Catalog, ContentError, ContentErrors};
+pub use cooldown::Place;
 pub use reply::{Render, Reply, ReplyKind};
 pub use safety::{Assessment, CrisisLevel, Detector};

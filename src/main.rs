@@ -11,8 +11,6 @@ use ketamine_info_bot::safety::BUILT_IN_RULES;
 use ketamine_info_bot::{Audience, Bot, Catalog, Detector, Incoming};
 use serde::Serialize;
 
-/// The content compiled into the binary, used when no `responses.toml` is in the working folder.
-const BUILT_IN_RESPONSES: &str = include_str!("../responses.toml");
 const DEFAULT_RESPONSES: &str = "responses.toml";
 
 /// An information-and-safety bot for mental-health communities: ketamine facts from one source document,
@@ -43,8 +41,8 @@ enum Mode {
     Command { name: String, argument: Option<String> },
     /// Read one message per line on stdin; write one JSON object per line: crisis level, topics, reply.
     Classify,
-    /// Validate a content file and the crisis rules (running every rule's examples): a summary and exit 0, or
-    /// every error and exit 1.
+    /// Validate a content file, the crisis rules (running every rule's examples) and the --config file if one is
+    /// given: a summary and exit 0, or every error and exit 1.
     Check {
         path: Option<PathBuf>,
         /// A crisis rules file to validate instead of the built-in crisis-rules/en.toml.
@@ -55,8 +53,8 @@ enum Mode {
     #[cfg(feature = "discord")]
     Discord {
         /// Send every REST call to this proxy (such as twilight-http-proxy), which then owns rate limiting.
-        #[arg(long, value_name = "URL")]
-        api_url: Option<String>,
+        #[arg(long, value_name = "URL", value_parser = ketamine_info_bot::config::HttpUrl::parse)]
+        api_url: Option<ketamine_info_bot::config::HttpUrl>,
         /// Run without the privileged Message Content intent: slash commands only, no chat replies.
         #[arg(long)]
         commands_only: bool,
@@ -82,9 +80,7 @@ impl Mode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // On a platform, one line per decision; matrix-sdk's note that no key backup is set up would repeat forever.
-    let platform_logs = "info,matrix_sdk_crypto::backups=error";
-    init_logging(if cli.command.as_ref().is_some_and(Mode::is_platform) { platform_logs } else { "warn" });
+    init_logging(if cli.command.as_ref().is_some_and(Mode::is_platform) { PLATFORM_LOGS } else { "warn" });
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -94,8 +90,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr, `warn` and up for terminal commands and `info` for platforms unless `RUST_LOG` says
-/// otherwise; they never carry message content.
+/// The default log filter on a platform: the bot's decisions at `info` (one line each, ids only); the libraries
+/// at `warn`, because their `info` and lower record whole events (serenity's gateway spans), message text
+/// included. matrix-sdk's note that no key backup is set up would repeat forever.
+const PLATFORM_LOGS: &str = "info,serenity=warn,matrix_sdk=warn,matrix_sdk_base=warn,matrix_sdk_crypto=warn,\
+                             matrix_sdk_sqlite=warn,ruma=warn,matrix_sdk_crypto::backups=error";
+
+/// Logs go to stderr, `warn` and up for terminal commands and [`PLATFORM_LOGS`] for platforms unless `RUST_LOG`
+/// says otherwise; the bot's own never carry message content.
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).init();
@@ -106,7 +108,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let command = cli.command.unwrap_or(Mode::Console);
     if let Mode::Check { path, rules } = &command {
         let path = path.as_deref().or(cli.responses.as_deref()).unwrap_or(Path::new(DEFAULT_RESPONSES));
-        return check(path, rules.as_deref());
+        return check(path, rules.as_deref(), cli.config.as_deref());
     }
     let bot = Bot::new(load_catalog(cli.responses.as_deref())?);
     let stdout = io::stdout();
@@ -122,10 +124,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Mode::Command { name, argument } => {
             let name = name.trim_start_matches(['/', '!']);
-            let incoming = Incoming::Command { name, argument: argument.as_deref() };
-            let reply = bot.respond(incoming, audience(locale)).with_context(|| {
-                format!("no command {name:?}; `{} {}` lists them", env!("CARGO_PKG_NAME"), "command ketamine")
-            })?;
+            if !bot.has_command(name) {
+                let help = &bot.catalog().help.command;
+                anyhow::bail!("no command {name:?}; `{} command {help}` lists them", env!("CARGO_PKG_NAME"));
+            }
+            let reply = bot.command(name, argument.as_deref(), audience(locale));
             writeln!(stdout.lock(), "{}", reply.to_plain_text())?;
         }
         Mode::Classify => classify(&bot, locale, io::stdin().lock(), stdout.lock())?,
@@ -157,7 +160,7 @@ fn load_catalog(path: Option<&Path>) -> anyhow::Result<Catalog> {
     let (name, text) = match path {
         Some(path) => (path.display().to_string(), read(path)?),
         None if default.exists() => (DEFAULT_RESPONSES.to_owned(), read(default)?),
-        None => ("built-in responses.toml".to_owned(), BUILT_IN_RESPONSES.to_owned()),
+        None => return Ok(Catalog::built_in()),
     };
     tracing::debug!(source = %name, "loading content");
     Catalog::parse(&name, &text).map_err(|errors| anyhow::anyhow!("invalid content, the bot will not start:\n{errors}"))
@@ -203,8 +206,23 @@ fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn check(path: &Path, rules: Option<&Path>) -> anyhow::Result<ExitCode> {
+fn check(path: &Path, rules: Option<&Path>, config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let content = check_content(path)?;
+    let config = match config {
+        Some(config) => {
+            match ketamine_info_bot::config::ConfigFile::parse(&config.display().to_string(), &read(config)?) {
+                Ok(_) => {
+                    println!("{}: OK", config.display());
+                    true
+                }
+                Err(error) => {
+                    eprintln!("{error}");
+                    false
+                }
+            }
+        }
+        None => true,
+    };
     let (name, text) = match rules {
         Some(rules) => (rules.display().to_string(), read(rules)?),
         None => ("built-in crisis-rules/en.toml".to_owned(), BUILT_IN_RULES.to_owned()),
@@ -223,7 +241,7 @@ fn check(path: &Path, rules: Option<&Path>) -> anyhow::Result<ExitCode> {
             false
         }
     };
-    Ok(if content && rules { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if content && rules && config { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Validates a content file; prints a summary or every error.

@@ -7,17 +7,17 @@ pub mod discord;
 #[cfg(feature = "matrix")]
 pub mod matrix;
 
-/// What the chat adapters share: replies in flight that a shutdown waits for, and chat replies under the
-/// cooldowns, logged the same way everywhere (ids and decisions, never message content).
+/// What the chat adapters share: replies in flight that a shutdown waits for, chat replies under the cooldowns,
+/// and delivery with retries, logged the same way everywhere (ids and decisions, never message content).
 #[cfg(any(feature = "discord", feature = "matrix"))]
 mod shared {
-    use std::fmt::Display;
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
-    use tokio::sync::{Semaphore, SemaphorePermit};
+    use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-    use crate::cooldown::Cooldowns;
+    use crate::cooldown::{Admitted, Cooldowns, Place};
+    use crate::delivery::{self, SendFailure};
     use crate::{Audience, Bot, Reply};
 
     /// How long a shutdown waits for replies already being sent.
@@ -25,7 +25,7 @@ mod shared {
     /// Handlers that may run at once; a shutdown takes them all to know that none is left.
     const MAX_IN_FLIGHT: u32 = 1 << 16;
 
-    /// Counts event handlers at work, so a shutdown can let them finish.
+    /// Counts event handlers at work and replies waiting to be sent, so a shutdown can let them finish.
     #[derive(Clone)]
     pub struct InFlight(Arc<Semaphore>);
 
@@ -35,8 +35,8 @@ mod shared {
         }
 
         /// Marks a handler at work until the permit drops; `None` once the adapter is shutting down.
-        pub async fn enter(&self) -> Option<SemaphorePermit<'_>> {
-            self.0.acquire().await.ok()
+        pub async fn enter(&self) -> Option<OwnedSemaphorePermit> {
+            Arc::clone(&self.0).acquire_owned().await.ok()
         }
 
         /// Waits until no handler is at work, or [`DRAIN_TIMEOUT`] has passed.
@@ -47,27 +47,90 @@ mod shared {
         }
     }
 
-    /// The reply to a chat message from `person` in `channel`, if the bot answers and the cooldowns let it.
-    pub fn chat_reply(
+    /// Takes the advisory lock on `path` (created `0600`), held until the file is dropped or the process ends;
+    /// `None` when another process holds it: a second copy of the bot would answer every message twice.
+    pub fn hold_lock(path: &std::path::Path) -> std::io::Result<Option<std::fs::File>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(error)) => Err(error),
+        }
+    }
+
+    /// What to send in reply to a chat message (or, with `edit`, to its new text), if anything, after the
+    /// cooldowns; the decision is logged by ids, never content.
+    pub fn admit_chat(
         bot: &Bot,
         cooldowns: &Mutex<Cooldowns>,
         text: &str,
         audience: Audience<'_>,
-        (channel, person, message): (&str, &str, &dyn Display),
-    ) -> Option<Reply> {
+        place: &Place,
+        edit: bool,
+    ) -> Option<Admitted> {
         let outcome = bot.chat(text, audience);
-        let reply = outcome.reply?;
-        let admitted = cooldowns.lock().expect("not poisoned").admit(channel, person, &reply, Instant::now());
+        let (level, rule, category) = (outcome.assessment.level, outcome.assessment.rule, outcome.assessment.category);
+        let topic = outcome.topics.first().map(|topic| topic.id.clone());
+        let mut cooldowns = cooldowns.lock().expect("not poisoned");
+        let admitted = if edit {
+            cooldowns.admit_edit(place, outcome, Instant::now())
+        } else {
+            cooldowns.admit_chat(place, outcome, Instant::now())
+        };
         tracing::info!(
-            %message,
-            channel,
-            crisis = outcome.assessment.level.as_str(),
-            rule = outcome.assessment.rule.unwrap_or("-"),
-            category = outcome.assessment.category.map_or("-", |category| category.as_str()),
-            topic = outcome.topics.first().map_or("-", |t| t.id.as_str()),
-            admitted,
+            channel = place.channel,
+            person = place.person,
+            message = place.message,
+            edit,
+            crisis = level.as_str(),
+            rule = rule.unwrap_or("-"),
+            category = category.map_or("-", |category| category.as_str()),
+            topic = topic.as_deref().unwrap_or("-"),
+            admitted = admitted.as_ref().map_or("no", |admitted| admitted.admission.as_str()),
             "chat reply"
         );
-        admitted.then_some(reply)
+        admitted
+    }
+
+    /// The retries of one reply, as [`delivery`] says: call [`Retry::again`] after each failed attempt.
+    pub struct Retry<'a> {
+        urgent: bool,
+        place: &'a Place,
+        started: Instant,
+        failures: u32,
+    }
+
+    impl<'a> Retry<'a> {
+        pub fn new(reply: &Reply, place: &'a Place) -> Retry<'a> {
+            Retry { urgent: reply.is_urgent(), place, started: Instant::now(), failures: 0 }
+        }
+
+        /// After a failed attempt: waits and returns true when the reply should be tried again; otherwise logs
+        /// at `error` that it was given up (place and reason, never the text), counts it and returns false.
+        pub async fn again(&mut self, failure: SendFailure) -> bool {
+            self.failures += 1;
+            let place = self.place;
+            match delivery::next_attempt(self.urgent, self.failures, self.started.elapsed(), &failure) {
+                Some(wait) => {
+                    tracing::warn!(channel = place.channel, message = place.message, %failure, ?wait, "send failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    true
+                }
+                None => {
+                    delivery::count_given_up();
+                    tracing::error!(
+                        channel = place.channel,
+                        person = place.person,
+                        message = place.message,
+                        urgent = self.urgent,
+                        failures = self.failures,
+                        %failure,
+                        "gave up a reply"
+                    );
+                    false
+                }
+            }
+        }
     }
 }

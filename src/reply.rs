@@ -50,6 +50,16 @@ impl Reply {
         &self.kind
     }
 
+    /// Whether the reply is for someone who may be in crisis: a crisis block or the crisis resources. Such
+    /// replies are retried longest and sent first.
+    pub fn is_urgent(&self) -> bool {
+        match &self.kind {
+            ReplyKind::Topic { crisis, .. } | ReplyKind::Crisis(crisis) => crisis.is_crisis(),
+            ReplyKind::Resources => true,
+            ReplyKind::Help => false,
+        }
+    }
+
     pub fn render<R: Render>(&self, mut renderer: R) -> R::Output {
         for section in &self.sections {
             match section {

@@ -85,6 +85,12 @@ pub enum Category {
 }
 
 impl Category {
+    /// Whether the words show imminent risk: intent, a plan, preparation (a note, means at hand, a farewell) or
+    /// an attempt. Such a message is answered even within the crisis cooldown ([`crate::cooldown`]).
+    pub fn is_imminent(self) -> bool {
+        matches!(self, Category::Intent | Category::Plan | Category::Preparatory | Category::Attempt)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Category::WishToBeDead => "wish-to-be-dead",

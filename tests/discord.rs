@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ketamine_info_bot::config::{CooldownSettings, DiscordSettings, Secret};
+use std::num::NonZeroU64;
+
+use ketamine_info_bot::config::{CooldownSettings, DiscordSettings, HttpUrl, Secret};
 use ketamine_info_bot::platforms::discord::{self, DiscordError};
 use ketamine_info_bot::{Bot, Catalog};
 use serde_json::{json, Value};
@@ -23,8 +25,7 @@ const WAIT: Duration = Duration::from_secs(20);
 const QUIET: Duration = Duration::from_millis(400);
 
 fn bot() -> Arc<Bot> {
-    let content = include_str!("../responses.toml");
-    Arc::new(Bot::new(Catalog::parse("responses.toml", content).expect("valid content")))
+    Arc::new(Bot::new(Catalog::built_in()))
 }
 
 fn disclaimer() -> String {
@@ -47,11 +48,22 @@ impl Running {
 fn settings(fake: &FakeDiscord, guild_id: Option<u64>) -> DiscordSettings {
     DiscordSettings {
         token: Secret::new(TOKEN),
-        guild_id,
-        api_url: Some(fake.rest_url.clone()),
+        guild_id: guild_id.and_then(NonZeroU64::new),
+        api_url: Some(HttpUrl::parse(&fake.rest_url).unwrap()),
         commands_only: false,
+        state_dir: state_dir(),
         cooldowns: CooldownSettings::DEFAULT,
     }
+}
+
+/// A state folder of its own for each bot, so the single-instance lock is not shared between tests.
+fn state_dir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let next = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("discord-{}-{next}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 fn start(settings: DiscordSettings) -> Running {
@@ -199,7 +211,7 @@ async fn the_private_option_makes_the_reply_ephemeral() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reply_longer_than_a_message_continues_in_followups_that_keep_the_disclaimer() {
-    let responses = include_str!("../responses.toml");
+    let responses = ketamine_info_bot::content::BUILT_IN_RESPONSES;
     let short = "body = \"Legal Status: Ketamine is a Schedule III controlled substance in the United States. Possessing it without a prescription is illegal.\"";
     assert!(responses.contains(short), "the fixture changed");
     let long_body =
@@ -367,7 +379,8 @@ async fn identifies_with_the_message_content_intent_by_default() {
 /// Starts the real binary on the fake.
 fn spawn_binary(fake: &FakeDiscord, token: &str) -> tokio::process::Child {
     let mut command = bot_command(&["discord", "--api-url", &fake.rest_url]);
-    command.env("DISCORD_TOKEN", token).env_remove("DISCORD_TOKEN_FILE").spawn().unwrap()
+    command.env("DISCORD_TOKEN", token).env_remove("DISCORD_TOKEN_FILE").env("DISCORD_STATE_DIR", state_dir());
+    command.spawn().unwrap()
 }
 
 /// Runs the real binary against the fake until it exits; returns its exit status and standard error.

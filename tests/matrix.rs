@@ -44,7 +44,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn bot() -> Arc<Bot> {
-    Arc::new(Bot::new(Catalog::parse("responses.toml", include_str!("../responses.toml")).expect("valid content")))
+    Arc::new(Bot::new(Catalog::built_in()))
 }
 
 fn settings(synapse: &Synapse, user: &str, store: &Path) -> MatrixSettings {
@@ -55,6 +55,8 @@ fn settings(synapse: &Synapse, user: &str, store: &Path) -> MatrixSettings {
         store: store.to_owned(),
         allowed_inviters: Vec::new(),
         locale: None,
+        store_passphrase: None,
+        catch_up: MatrixSettings::DEFAULT_CATCH_UP,
         cooldowns: CooldownSettings::DEFAULT,
     }
 }

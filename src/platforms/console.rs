@@ -1,11 +1,11 @@
 //! The terminal adapter: type as a member would, see what the bot would send. No token, no network.
 //!
-//! A line that starts with `/` or `!` is a command (`/ketamine-risks`, `!crisis-resources uk`); anything else
-//! is a chat message.
+//! A line that starts with `/` or `!` and one of the bot's commands is a command (`/ketamine-risks`,
+//! `!crisis-resources uk`); anything else is a chat message.
 
 use std::io::{self, BufRead, Write};
 
-use crate::{Audience, Bot, Incoming};
+use crate::{Audience, Bot};
 
 /// What the console says when the bot would stay silent, in interactive sessions only.
 const SILENCE: &str = "(no reply: the bot stays silent)";
@@ -34,7 +34,7 @@ pub fn run(
         if line.trim().is_empty() {
             continue;
         }
-        match bot.respond(Incoming::parse(&line, &['/', '!']), audience) {
+        match bot.respond(bot.parse(&line, &['/', '!']), audience) {
             Some(reply) => writeln!(output, "{}\n", reply.to_plain_text())?,
             None if interactive => writeln!(output, "{SILENCE}\n")?,
             None => {}
@@ -49,7 +49,7 @@ mod tests {
     use crate::Catalog;
 
     fn session(input: &str, interactive: bool) -> String {
-        let bot = Bot::new(Catalog::parse("responses.toml", include_str!("../../responses.toml")).unwrap());
+        let bot = Bot::new(Catalog::built_in());
         let mut output = Vec::new();
         run(&bot, Some("en-GB"), input.as_bytes(), &mut output, interactive).unwrap();
         String::from_utf8(output).unwrap()

@@ -11,17 +11,19 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use serenity::all::{
-    ClientBuilder, Command, CommandInteraction, CommandOptionType, Context, CreateAllowedMentions,
+    ChannelId, ClientBuilder, Command, CommandInteraction, CommandOptionType, Context, CreateAllowedMentions,
     CreateAutocompleteResponse, CreateCommand, CreateCommandOption, CreateInteractionResponse,
     CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage, EventHandler, GatewayIntents,
-    Guild, GuildId, HttpBuilder, Interaction, Message, Ready, ResolvedValue, UserId,
+    Guild, GuildId, HttpBuilder, Interaction, Message, MessageId, MessageReference, MessageReferenceKind,
+    MessageUpdateEvent, Ready, ResolvedValue, User, UserId,
 };
 use serenity::async_trait;
 
-use super::shared::{chat_reply, InFlight};
+use super::shared::{admit_chat, hold_lock, InFlight, Retry};
 use crate::config::DiscordSettings;
-use crate::cooldown::Cooldowns;
-use crate::{Audience, Bot, Catalog, Incoming, Reply};
+use crate::cooldown::{Cooldowns, Place};
+use crate::delivery::SendFailure;
+use crate::{Audience, Bot, Catalog, Reply};
 
 /// Names of the options the adapter adds to commands.
 const PRIVATE_OPTION: &str = "private";
@@ -41,8 +43,46 @@ pub enum DiscordError {
          commands working without chat replies"
     )]
     DisallowedIntents,
-    #[error("Discord: {0}")]
-    Other(String),
+    #[error(
+        "another ketamine-info-bot is running for this Discord application with the state folder {0} (it holds \
+         the lock file there); two copies would answer every message twice"
+    )]
+    AlreadyRunning(std::path::PathBuf),
+    #[error("cannot take the lock file {path}")]
+    Lock { path: std::path::PathBuf, source: std::io::Error },
+    #[error("cannot read the application from Discord")]
+    Application(#[source] serenity::Error),
+    #[error("Discord")]
+    Client(#[source] serenity::Error),
+}
+
+/// Discord's JSON error codes that mean the replied-to message cannot be referenced: unknown message, invalid
+/// form body (the reference), and no permission to read message history.
+const REFERENCE_REFUSED: [isize; 3] = [10008, 50035, 160002];
+
+/// What one failed request means for its retry, and whether Discord refused the message reference.
+fn send_failure(error: &serenity::Error) -> (SendFailure, bool) {
+    use serenity::http::HttpError;
+    let reason = error.to_string();
+    match error {
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(response)) => {
+            let status = response.status_code.as_u16();
+            let reference_refused = status == 400 && REFERENCE_REFUSED.contains(&response.error.code);
+            let reason = format!("HTTP {status}, Discord code {}", response.error.code);
+            // With serenity's own rate limiter a 429 never gets here: it waits out `retry_after` itself. Behind a
+            // proxy that passes a 429 on, the wait is not known and the backoff applies.
+            let failure = if status == 429 || status >= 500 {
+                SendFailure::Transient { reason, retry_after: None }
+            } else {
+                SendFailure::Permanent { reason }
+            };
+            (failure, reference_refused)
+        }
+        serenity::Error::Http(HttpError::Request(_)) | serenity::Error::Io(_) => {
+            (SendFailure::Transient { reason, retry_after: None }, false)
+        }
+        _ => (SendFailure::Permanent { reason }, false),
+    }
 }
 
 /// Runs the bot on Discord until `shutdown` completes, then lets replies in flight finish.
@@ -61,9 +101,15 @@ pub async fn run(
         serenity::Error::Http(http) if http.status_code().is_some_and(|s| s.as_u16() == 401) => {
             DiscordError::BadToken("HTTP 401")
         }
-        _ => DiscordError::Other(format!("cannot read the application: {error}")),
+        _ => DiscordError::Application(error),
     })?;
     http.set_application_id(application.id);
+    let lock_path = settings.state_dir.join(format!("discord-{}.lock", application.id));
+    let _lock = match hold_lock(&lock_path) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => return Err(DiscordError::AlreadyRunning(settings.state_dir.clone())),
+        Err(source) => return Err(DiscordError::Lock { path: lock_path, source }),
+    };
 
     let mut intents = GatewayIntents::GUILDS;
     if !settings.commands_only {
@@ -72,16 +118,14 @@ pub async fn run(
     let in_flight = InFlight::new();
     let handler = Handler {
         bot,
-        guild: settings.guild_id.map(GuildId::new),
+        guild: settings.guild_id.map(|id| GuildId::new(id.get())),
         cooldowns: Mutex::new(Cooldowns::new(settings.cooldowns.faq, settings.cooldowns.crisis)),
         me: OnceLock::new(),
         guild_locales: RwLock::new(HashMap::new()),
         in_flight: in_flight.clone(),
     };
-    let mut client = ClientBuilder::new_with_http(http, intents)
-        .event_handler(handler)
-        .await
-        .map_err(|error| DiscordError::Other(error.to_string()))?;
+    let mut client =
+        ClientBuilder::new_with_http(http, intents).event_handler(handler).await.map_err(DiscordError::Client)?;
     let shards = Arc::clone(&client.shard_manager);
     tokio::spawn(async move {
         shutdown.await;
@@ -98,7 +142,7 @@ pub async fn run(
         serenity::Error::Gateway(serenity::gateway::GatewayError::InvalidAuthentication) => {
             DiscordError::BadToken("gateway close 4004")
         }
-        other => DiscordError::Other(other.to_string()),
+        other => DiscordError::Client(other),
     })
 }
 
@@ -171,25 +215,37 @@ impl EventHandler for Handler {
 
     async fn message(&self, ctx: Context, message: Message) {
         let Some(_permit) = self.in_flight.enter().await else { return };
-        let from_a_person = !message.author.bot && message.webhook_id.is_none();
-        if !from_a_person || self.me.get() == Some(&message.author.id) {
-            return;
-        }
-        let locale = message.guild_id.and_then(|g| self.guild_locales.read().expect("not poisoned").get(&g).cloned());
-        let audience = Audience { locale: locale.as_deref(), command_prefix: "/" };
-        let (channel, person) = (message.channel_id.to_string(), message.author.id.to_string());
-        let place = (channel.as_str(), person.as_str(), &message.id as &dyn std::fmt::Display);
-        let Some(reply) = chat_reply(&self.bot, &self.cooldowns, &message.content, audience, place) else { return };
-        for (index, text) in render::messages(&reply).into_iter().enumerate() {
-            let mut create = CreateMessage::new().content(text).allowed_mentions(no_pings());
-            if index == 0 {
-                create = create.reference_message(&message);
-            }
-            if let Err(error) = message.channel_id.send_message(&ctx.http, create).await {
-                tracing::error!(message = %message.id, %error, "could not send a reply");
-                return;
-            }
-        }
+        let written = Written {
+            author: &message.author,
+            from_webhook: message.webhook_id.is_some(),
+            text: &message.content,
+            channel: message.channel_id,
+            message: message.id,
+            guild: message.guild_id,
+        };
+        self.answer_chat(&ctx, written, false).await;
+    }
+
+    /// An edited message is assessed again: answered when its new text raises its crisis level.
+    async fn message_update(
+        &self,
+        ctx: Context,
+        _old: Option<Message>,
+        _new: Option<Message>,
+        event: MessageUpdateEvent,
+    ) {
+        let Some(_permit) = self.in_flight.enter().await else { return };
+        // Updates that carry no text (an embed resolved, a pin) change nothing the bot assesses.
+        let (Some(author), Some(content)) = (&event.author, &event.content) else { return };
+        let written = Written {
+            author,
+            from_webhook: event.webhook_id.flatten().is_some(),
+            text: content,
+            channel: event.channel_id,
+            message: event.id,
+            guild: event.guild_id,
+        };
+        self.answer_chat(&ctx, written, true).await;
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
@@ -202,7 +258,75 @@ impl EventHandler for Handler {
     }
 }
 
+/// A chat message or the new text of an edited one, as the handlers need it.
+struct Written<'a> {
+    author: &'a User,
+    from_webhook: bool,
+    text: &'a str,
+    channel: ChannelId,
+    message: MessageId,
+    guild: Option<GuildId>,
+}
+
+impl Written<'_> {
+    /// A reference that makes the bot's message a reply to this one, and that Discord drops instead of refusing
+    /// the reply when this message is gone.
+    fn reference(&self) -> MessageReference {
+        let mut reference = MessageReference::new(MessageReferenceKind::Default, self.channel).message_id(self.message);
+        reference.guild_id = self.guild;
+        reference.fail_if_not_exists = Some(false);
+        reference
+    }
+}
+
 impl Handler {
+    /// Answers a chat message or edit (the cooldowns decide), as a reply to it; never to bots, webhooks or itself.
+    async fn answer_chat(&self, ctx: &Context, written: Written<'_>, edit: bool) {
+        let author = written.author;
+        if author.bot || written.from_webhook || self.me.get() == Some(&author.id) {
+            return;
+        }
+        let locale = written.guild.and_then(|g| self.guild_locales.read().expect("not poisoned").get(&g).cloned());
+        let audience = Audience { locale: locale.as_deref(), command_prefix: "/" };
+        let (channel, message) = (written.channel, written.message);
+        let place = Place { channel: channel.to_string(), person: author.id.to_string(), message: message.to_string() };
+        let admitted = admit_chat(&self.bot, &self.cooldowns, written.text, audience, &place, edit);
+        let Some(admitted) = admitted else { return };
+        let mut parts = render::messages(&admitted.reply).into_iter().peekable();
+        let mut reference = Some(written.reference());
+        let mut retry = Retry::new(&admitted.reply, &place);
+        let sent = loop {
+            let Some(text) = parts.peek() else { break true };
+            let mut create = CreateMessage::new().content(text).allowed_mentions(no_pings());
+            if let Some(reference) = &reference {
+                create = create.reference_message(reference.clone());
+            }
+            let error = match channel.send_message(&ctx.http, create).await {
+                Ok(_) => {
+                    parts.next();
+                    reference = None;
+                    continue;
+                }
+                Err(error) => error,
+            };
+            match send_failure(&error) {
+                (_, true) if reference.is_some() => {
+                    // Deleted, or not readable by the bot: the reply goes out without the reference.
+                    tracing::warn!(%message, %error, "Discord refused the reference; sending without it");
+                    reference = None;
+                }
+                (failure, _) => {
+                    if !retry.again(failure).await {
+                        break false;
+                    }
+                }
+            }
+        };
+        if !sent {
+            self.cooldowns.lock().expect("not poisoned").release(admitted.ticket);
+        }
+    }
+
     async fn answer_command(&self, ctx: &Context, command: &CommandInteraction) {
         let mut private = false;
         let mut argument = None;
@@ -215,53 +339,56 @@ impl Handler {
         }
         let audience = Audience { locale: Some(&command.locale), command_prefix: "/" };
         let name = command.data.name.as_str();
-        let reply = self.bot.respond(Incoming::Command { name, argument }, audience).unwrap_or_else(|| {
-            // A command registered by an older version of the content: show what there is now.
-            let help = Incoming::Command { name: &self.bot.catalog().help.command, argument: None };
-            self.bot.respond(help, audience).expect("the help command always answers")
-        });
+        let reply = self.bot.command(name, argument, audience);
         tracing::info!(interaction = %command.id, command = name, private, "command reply");
         self.send_interaction_reply(ctx, command, &reply, private).await;
     }
 
+    /// Answers an interaction: the first message as its response, any more as followups, each retried as
+    /// [`deliver`] says.
     async fn send_interaction_reply(&self, ctx: &Context, command: &CommandInteraction, reply: &Reply, private: bool) {
-        let mut messages = render::messages(reply).into_iter();
-        let first = messages.next().expect("a reply renders to at least one message");
-        let response =
-            CreateInteractionResponseMessage::new().content(first).ephemeral(private).allowed_mentions(no_pings());
-        if let Err(error) = command.create_response(&ctx.http, CreateInteractionResponse::Message(response)).await {
-            tracing::error!(interaction = %command.id, %error, "could not answer a command");
-            return;
-        }
-        for text in messages {
-            let followup =
-                CreateInteractionResponseFollowup::new().content(text).ephemeral(private).allowed_mentions(no_pings());
-            if let Err(error) = command.create_followup(&ctx.http, followup).await {
-                tracing::error!(interaction = %command.id, %error, "could not send a followup");
-                return;
+        let place = Place {
+            channel: command.channel_id.to_string(),
+            person: command.user.id.to_string(),
+            message: command.id.to_string(),
+        };
+        let mut parts = render::messages(reply).into_iter().peekable();
+        let mut responded = false;
+        let mut retry = Retry::new(reply, &place);
+        while let Some(text) = parts.peek() {
+            let sent = if responded {
+                let followup = CreateInteractionResponseFollowup::new()
+                    .content(text)
+                    .ephemeral(private)
+                    .allowed_mentions(no_pings());
+                command.create_followup(&ctx.http, followup).await.map(drop)
+            } else {
+                let response = CreateInteractionResponseMessage::new()
+                    .content(text)
+                    .ephemeral(private)
+                    .allowed_mentions(no_pings());
+                command.create_response(&ctx.http, CreateInteractionResponse::Message(response)).await
+            };
+            match sent {
+                Ok(()) => {
+                    parts.next();
+                    responded = true;
+                }
+                Err(error) if retry.again(send_failure(&error).0).await => {}
+                Err(_) => return,
             }
         }
     }
 
     async fn autocomplete(&self, ctx: &Context, interaction: &CommandInteraction) {
-        let typed = interaction.data.autocomplete().map(|option| option.value.to_lowercase()).unwrap_or_default();
-        let typed = typed.trim();
-        let choices = self
-            .bot
-            .catalog()
-            .topics
-            .iter()
-            .filter(|topic| {
-                typed.is_empty()
-                    || topic.id.contains(typed)
-                    || topic.command.contains(typed)
-                    || topic.description.to_lowercase().contains(typed)
-            })
-            .take(render::MAX_AUTOCOMPLETE_CHOICES)
-            .fold(CreateAutocompleteResponse::new(), |response, topic| {
+        let typed = interaction.data.autocomplete().map_or("", |option| option.value);
+        let choices = self.bot.topic_choices(typed, render::MAX_AUTOCOMPLETE_CHOICES).into_iter().fold(
+            CreateAutocompleteResponse::new(),
+            |response, topic| {
                 let name: String = topic.description.chars().take(render::MAX_CHOICE_NAME).collect();
                 response.add_string_choice(name, &topic.id)
-            });
+            },
+        );
         let response = CreateInteractionResponse::Autocomplete(choices);
         if let Err(error) = interaction.create_response(&ctx.http, response).await {
             tracing::error!(interaction = %interaction.id, %error, "could not answer autocomplete");

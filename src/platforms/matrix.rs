@@ -1,39 +1,58 @@
 //! The Matrix adapter (matrix-sdk): `!` commands, FAQ auto-replies and crisis replies, in plain and encrypted
 //! rooms.
 //!
-//! It translates room events into [`Incoming`] and renders [`crate::Reply`] as an `m.notice` reply with an HTML
-//! body ([`render`]); what to answer is the core's decision. Every message it sends carries an empty
-//! `m.mentions`, so nothing pings anyone. History is never answered: messages older than the bot's start are
-//! dropped (the server's timestamp against the start), which also covers what a restored store's first sync
-//! brings, while messages sent during start-up are still answered; event ids already handled are dropped too.
+//! It translates room events into [`crate::Incoming`] and renders [`crate::Reply`] as an `m.notice` reply with an
+//! HTML body ([`render`]); what to answer is the core's decision. Every message it sends carries an empty
+//! `m.mentions`, so nothing pings anyone.
+//!
+//! - **The sync loop is never held up.** Handlers decide and queue; each room has its own sender task
+//!   ([`Outbox`]) that sends crisis replies first and waits out a rate limit in that room alone.
+//! - **Nothing is lost to a restart.** The bot keeps its own sync position (`sync-position` in the store),
+//!   saved only when every reply for the events before it has been sent; after a restart with a saved session
+//!   it answers what arrived while it was down, if younger than the catch-up window (5 minutes by default).
+//!   Older messages, and everything on a first start, are history and never answered; event ids already
+//!   handled are dropped too.
+//! - **Edits** (`m.replace`) are assessed again and answered when they raise the crisis level.
+//! - **One process per store**, held by a lock file; the store is `0700`, its crypto store encrypted.
 
 pub mod render;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use matrix_sdk::authentication::matrix::MatrixSession;
-use matrix_sdk::config::SyncSettings;
-use matrix_sdk::ruma::api::error::ErrorKind;
+use matrix_sdk::config::{RequestConfig, SyncSettings};
+use matrix_sdk::ruma::api::client::filter::FilterDefinition;
+use matrix_sdk::ruma::api::error::{ErrorKind, LimitExceededErrorData, RetryAfter};
+use matrix_sdk::ruma::events::relation::{InReplyTo, Reply as ReplyRelation};
+use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
 use matrix_sdk::ruma::events::room::message::sanitize::remove_plain_reply_fallback;
 use matrix_sdk::ruma::events::room::message::{
-    AddMentions, ForwardThread, MessageType, OriginalSyncRoomMessageEvent, RoomMessageEventContent,
+    MessageType, OriginalSyncRoomMessageEvent, Relation, RoomMessageEventContent,
 };
 use matrix_sdk::ruma::events::Mentions;
-use matrix_sdk::ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedUserId, UserId};
+use matrix_sdk::ruma::{
+    MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedUserId, TransactionId, UInt, UserId,
+};
 use matrix_sdk::{Client, Room, SessionMeta, SessionTokens};
+use tokio::sync::OwnedSemaphorePermit;
 
-use super::shared::{chat_reply, InFlight};
+use super::shared::{admit_chat, hold_lock, InFlight, Retry};
 use crate::config::{MatrixAuth, MatrixSettings};
-use crate::cooldown::Cooldowns;
+use crate::cooldown::{Cooldowns, Place, Ticket};
+use crate::delivery::SendFailure;
 use crate::{Audience, Bot, Incoming, Reply};
 
 const DEVICE_NAME: &str = "ketamine-info-bot";
 const SESSION_FILE: &str = "session.json";
+const SYNC_POSITION_FILE: &str = "sync-position";
+const LOCK_FILE: &str = "lock";
+const CRYPTO_STORE: &str = "sqlite";
 /// Retries with backoff: first delay, longest delay, and how many tries a join gets.
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
@@ -42,15 +61,31 @@ const JOIN_TRIES: u32 = 8;
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Event ids remembered to drop duplicates that a reconnect may deliver again.
 const REMEMBERED_EVENTS: usize = 4096;
+/// Replies that are not urgent waiting in one room; beyond this the newest is dropped (a room is being flooded).
+const QUEUED_PER_ROOM: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MatrixError {
-    #[error("the homeserver refused the bot's credentials ({0}); check MATRIX_USER and MATRIX_PASSWORD or MATRIX_ACCESS_TOKEN")]
+    #[error(
+        "the homeserver refused the bot's credentials ({0}); check MATRIX_USER and MATRIX_PASSWORD or \
+         MATRIX_ACCESS_TOKEN (a revoked token or a deactivated account cannot sign in again)"
+    )]
     BadCredentials(String),
     #[error("the session store {path}: {problem}")]
-    Store { path: String, problem: String },
+    Store { path: PathBuf, problem: String },
+    #[error("the session store {path}")]
+    StoreIo { path: PathBuf, source: std::io::Error },
+    #[error(
+        "another ketamine-info-bot is running with the store {0} (it holds the lock file there); two copies \
+         would answer every message twice"
+    )]
+    AlreadyRunning(PathBuf),
+    #[error("Matrix")]
+    Client(#[source] matrix_sdk::Error),
+    #[error("Matrix client setup")]
+    Build(#[source] Box<matrix_sdk::ClientBuildError>),
     #[error("Matrix: {0}")]
-    Other(String),
+    Other(&'static str),
 }
 
 /// Whether an error means the credentials are wrong, which no retry can fix.
@@ -62,8 +97,28 @@ fn is_credential_kind(kind: Option<&ErrorKind>) -> bool {
     matches!(kind, Some(ErrorKind::Forbidden | ErrorKind::UnknownToken { .. } | ErrorKind::UserDeactivated))
 }
 
-fn other(error: impl std::fmt::Display) -> MatrixError {
-    MatrixError::Other(error.to_string())
+/// What a failed request means for a retry: network errors, 5xx and rate limits pass; nothing else does.
+fn send_failure(error: &matrix_sdk::Error) -> SendFailure {
+    let reason = error.to_string();
+    if let Some(ErrorKind::LimitExceeded(LimitExceededErrorData { retry_after, .. })) = error.client_api_error_kind() {
+        let retry_after = retry_after.as_ref().map(|retry_after| match retry_after {
+            RetryAfter::Delay(delay) => *delay,
+            RetryAfter::DateTime(at) => at.duration_since(std::time::SystemTime::now()).unwrap_or_default(),
+        });
+        return SendFailure::Transient { reason, retry_after };
+    }
+    let transient = match error {
+        matrix_sdk::Error::Http(http) => match http.as_client_api_error() {
+            Some(api) => api.status_code.is_server_error(),
+            None => matches!(**http, matrix_sdk::HttpError::Reqwest(_)),
+        },
+        _ => false,
+    };
+    if transient {
+        SendFailure::Transient { reason, retry_after: None }
+    } else {
+        SendFailure::Permanent { reason }
+    }
 }
 
 /// The delay before retry number `attempt` (0-based): doubling from [`FIRST_RETRY`] up to [`LONGEST_RETRY`].
@@ -71,47 +126,149 @@ fn backoff(attempt: u32) -> Duration {
     FIRST_RETRY.saturating_mul(1 << attempt.min(16)).min(LONGEST_RETRY)
 }
 
-/// Runs the bot on Matrix until `shutdown` completes (at any stage, signing in included), then lets replies in
-/// flight finish.
+/// Runs the bot on Matrix until `shutdown` completes (at any stage, signing in included). Then it stops
+/// syncing, lets the handlers and queued replies finish (within a bound), and saves the sync position.
 pub async fn run(
     bot: Arc<Bot>,
     settings: MatrixSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MatrixError> {
+    let store = Store::open(&settings.store)?;
     let in_flight = InFlight::new();
+    let outbox = Arc::new(Outbox::default());
+    let position = SyncPosition::default();
     let result = tokio::select! {
-        result = serve(bot, &settings, in_flight.clone()) => result,
+        result = serve(bot, &settings, &store, in_flight.clone(), Arc::clone(&outbox), &position) => result,
         () = shutdown => {
             tracing::info!("shutting down");
             Ok(())
         }
     };
     in_flight.drain().await;
+    // Replies still queued after the drain are answered again after a restart, if still recent.
+    match position.latest() {
+        Some(token) if outbox.is_idle() => store.save_sync_position(&token)?,
+        Some(_) => tracing::warn!("replies were still queued; the next start resumes before them"),
+        None => {}
+    }
     result
 }
 
+/// The store folder, held by this process for as long as it runs.
+struct Store {
+    path: PathBuf,
+    /// Holds the advisory lock; released when the process ends, however it ends.
+    _lock: std::fs::File,
+}
+
+impl Store {
+    /// Creates the folder (`0700`: it holds the access token and the encryption keys) and takes its lock.
+    fn open(path: &Path) -> Result<Store, MatrixError> {
+        let io_error = |source| MatrixError::StoreIo { path: path.to_owned(), source };
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(io_error)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(io_error)?;
+        match hold_lock(&path.join(LOCK_FILE)).map_err(io_error)? {
+            Some(lock) => Ok(Store { path: path.to_owned(), _lock: lock }),
+            None => Err(MatrixError::AlreadyRunning(path.to_owned())),
+        }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    fn saved_sync_position(&self) -> Option<String> {
+        std::fs::read_to_string(self.file(SYNC_POSITION_FILE)).ok().map(|token| token.trim().to_owned())
+    }
+
+    fn save_sync_position(&self, token: &str) -> Result<(), MatrixError> {
+        write_private(&self.file(SYNC_POSITION_FILE), token.as_bytes())
+            .map_err(|source| MatrixError::StoreIo { path: self.file(SYNC_POSITION_FILE), source })
+    }
+}
+
+/// The sync token up to which every event has been handled and every reply sent, when known.
+#[derive(Default)]
+struct SyncPosition(Mutex<Option<String>>);
+
+impl SyncPosition {
+    fn latest(&self) -> Option<String> {
+        self.0.lock().expect("not poisoned").clone()
+    }
+
+    fn set(&self, token: String) {
+        *self.0.lock().expect("not poisoned") = Some(token);
+    }
+}
+
+/// What the session file holds: the session (with its access token) and the crypto store's passphrase.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedSession {
+    #[serde(flatten)]
+    session: MatrixSession,
+    /// Generated on the first start when `MATRIX_STORE_PASSPHRASE` is not set; absent in sessions saved by
+    /// versions that did not encrypt the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    store_passphrase: Option<String>,
+}
+
 /// Signs in, registers the handlers and syncs until an unrecoverable error.
-async fn serve(bot: Arc<Bot>, settings: &MatrixSettings, in_flight: InFlight) -> Result<(), MatrixError> {
+async fn serve(
+    bot: Arc<Bot>,
+    settings: &MatrixSettings,
+    store: &Store,
+    in_flight: InFlight,
+    outbox: Arc<Outbox>,
+    position: &SyncPosition,
+) -> Result<(), MatrixError> {
     let started = MilliSecondsSinceUnixEpoch::now();
-    let store_error = |problem: String| MatrixError::Store { path: settings.store.display().to_string(), problem };
-    std::fs::create_dir_all(&settings.store).map_err(|e| store_error(e.to_string()))?;
+    let saved = read_session(store, settings)?;
+    let passphrase = match (&settings.store_passphrase, &saved) {
+        (Some(passphrase), _) => Some(passphrase.expose().to_owned()),
+        (None, Some(saved)) => saved.store_passphrase.clone(),
+        (None, None) => Some(
+            generate_passphrase()
+                .map_err(|source| MatrixError::StoreIo { path: PathBuf::from("/dev/urandom"), source })?,
+        ),
+    };
     let client = Client::builder()
         .homeserver_url(&settings.homeserver)
-        .sqlite_store(settings.store.join("sqlite"), None)
+        .sqlite_store(store.file(CRYPTO_STORE), passphrase.as_deref())
         .build()
         .await
-        .map_err(other)?;
-    sign_in(&client, settings).await?;
-    let me = client.user_id().ok_or_else(|| other("signed in without a user id"))?.to_owned();
+        .map_err(|error| MatrixError::Build(Box::new(error)))?;
+    let restored = saved.is_some();
+    match saved {
+        Some(saved) => {
+            client.restore_session(saved.session).await.map_err(MatrixError::Client)?;
+            tracing::info!(device = ?client.device_id(), "restored the saved session");
+        }
+        None => {
+            let session = sign_in(&client, settings).await?;
+            let saved = SavedSession { session, store_passphrase: passphrase };
+            let text = serde_json::to_vec(&saved).map_err(|_| MatrixError::Other("cannot encode the session"))?;
+            write_private(&store.file(SESSION_FILE), &text)
+                .map_err(|source| MatrixError::StoreIo { path: store.file(SESSION_FILE), source })?;
+            tracing::info!(device = ?client.device_id(), "signed in; session saved");
+        }
+    }
+    let me = client.user_id().ok_or(MatrixError::Other("signed in without a user id"))?.to_owned();
 
+    // After a restart, what arrived while the bot was down is answered if it is recent; on a first start the
+    // timeline is history.
+    let catch_up = if restored { settings.catch_up } else { Duration::ZERO };
+    let cutoff_millis = u64::from(started.0).saturating_sub(catch_up.as_millis() as u64);
+    let cutoff = MilliSecondsSinceUnixEpoch(UInt::try_from(cutoff_millis).unwrap_or_default());
     let handler = Arc::new(Handler {
         bot,
         me,
-        started,
+        cutoff,
         locale: settings.locale.clone(),
         allowed_inviters: settings.allowed_inviters.clone(),
-        cooldowns: Mutex::new(Cooldowns::new(settings.cooldowns.faq, settings.cooldowns.crisis)),
+        cooldowns: Arc::new(Mutex::new(Cooldowns::new(settings.cooldowns.faq, settings.cooldowns.crisis))),
         seen: Mutex::new(SeenEvents::default()),
+        outbox,
+        undecryptable: Mutex::new(HashMap::new()),
         in_flight,
     });
     let on_invite = Arc::clone(&handler);
@@ -128,23 +285,82 @@ async fn serve(bot: Arc<Bot>, settings: &MatrixSettings, in_flight: InFlight) ->
         let handler = Arc::clone(&on_message);
         async move { handler.answer(event, room).await }
     });
-    tracing::info!(user = %handler.me, "listening");
-    sync_forever(&client).await
+    let on_undecryptable = Arc::clone(&handler);
+    client.add_event_handler(move |_: OriginalSyncRoomEncryptedEvent, room: Room| {
+        let handler = Arc::clone(&on_undecryptable);
+        async move { handler.count_undecryptable(&room) }
+    });
+    tracing::info!(user = %handler.me, catch_up_seconds = catch_up.as_secs(), "listening");
+    let from = store.saved_sync_position();
+    sync_forever(&client, &handler.outbox, store, from, position).await
 }
 
-/// Long-polls the homeserver, one sync after another; the event handlers answer what each brings. (matrix-sdk's
-/// own sync loop waits a second after a quick sync, which would delay replies in a busy room.) An unreachable
-/// or restarting homeserver is retried, ever more slowly, and the stored sync token resumes where it was.
-async fn sync_forever(client: &Client) -> Result<(), MatrixError> {
-    let settings = SyncSettings::default().timeout(SYNC_TIMEOUT);
+/// Reads the saved session, if any. A store with encryption keys but no session file belongs to a device
+/// whose session is lost: signing in again would make a new device that the keys do not match.
+fn read_session(store: &Store, settings: &MatrixSettings) -> Result<Option<SavedSession>, MatrixError> {
+    let path = store.file(SESSION_FILE);
+    let store_error = |problem: String| MatrixError::Store { path: path.clone(), problem };
+    if !path.exists() {
+        if store.file(CRYPTO_STORE).exists() {
+            return Err(store_error(format!(
+                "is missing, but {} holds the keys of the device it named. Restore {SESSION_FILE}, or move the \
+                 store folder away to start over with a new device",
+                store.file(CRYPTO_STORE).display()
+            )));
+        }
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| MatrixError::StoreIo { path: path.clone(), source })?;
+    let saved: SavedSession = serde_json::from_str(&text).map_err(|e| store_error(e.to_string()))?;
+    if saved.session.meta.user_id.as_str() != settings.user {
+        return Err(store_error(format!("belongs to {}, not {}", saved.session.meta.user_id, settings.user)));
+    }
+    Ok(Some(saved))
+}
+
+/// 32 random bytes from the kernel, as hex.
+fn generate_passphrase() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+/// Long-polls the homeserver, one sync after another, from the saved position when there is one; the event
+/// handlers queue what each sync brings. (matrix-sdk's own sync loop waits a second after a quick sync, which
+/// would delay replies in a busy room.) An unreachable or restarting homeserver is retried, ever more slowly.
+/// Members are loaded lazily, so a big room does not fill memory and the store.
+async fn sync_forever(
+    client: &Client,
+    outbox: &Outbox,
+    store: &Store,
+    from: Option<String>,
+    position: &SyncPosition,
+) -> Result<(), MatrixError> {
+    let filter = FilterDefinition::with_lazy_loading();
+    let settings = SyncSettings::default().timeout(SYNC_TIMEOUT).filter(filter.into());
+    let mut token = from;
     let mut failures = 0;
     loop {
-        match client.sync_once(settings.clone()).await {
-            Ok(_) if failures > 0 => {
-                tracing::info!("the homeserver is answering again");
-                failures = 0;
+        let settings = match &token {
+            Some(token) => settings.clone().token(token.clone()),
+            None => settings.clone(),
+        };
+        match client.sync_once(settings).await {
+            Ok(response) => {
+                if failures > 0 {
+                    tracing::info!("the homeserver is answering again");
+                    failures = 0;
+                }
+                // Every handler for this sync has run; once its replies are sent, it is safe to resume after it.
+                position.set(response.next_batch.clone());
+                if outbox.is_idle() {
+                    if let Err(error) = store.save_sync_position(&response.next_batch) {
+                        tracing::warn!(%error, "cannot save the sync position");
+                    }
+                }
+                token = Some(response.next_batch);
             }
-            Ok(_) => {}
             Err(error) if is_credential_error(&error) => return Err(MatrixError::BadCredentials(error.to_string())),
             Err(error) => {
                 tracing::warn!(%error, attempt = failures, "sync failed; retrying");
@@ -155,20 +371,9 @@ async fn sync_forever(client: &Client) -> Result<(), MatrixError> {
     }
 }
 
-/// Restores the saved session, so the bot keeps one device and its keys; otherwise signs in and saves it.
-async fn sign_in(client: &Client, settings: &MatrixSettings) -> Result<(), MatrixError> {
-    let path = settings.store.join(SESSION_FILE);
-    let store_error = |problem: String| MatrixError::Store { path: path.display().to_string(), problem };
-    if path.exists() {
-        let text = std::fs::read_to_string(&path).map_err(|e| store_error(e.to_string()))?;
-        let session: MatrixSession = serde_json::from_str(&text).map_err(|e| store_error(e.to_string()))?;
-        if session.meta.user_id.as_str() != settings.user {
-            return Err(store_error(format!("belongs to {}, not {}", session.meta.user_id, settings.user)));
-        }
-        client.restore_session(session).await.map_err(other)?;
-        tracing::info!(device = ?client.device_id(), "restored the saved session");
-        return Ok(());
-    }
+/// Signs in with the password or the access token. Only network errors and server errors are retried: a
+/// refusal cannot heal, and each new try would make the homeserver a new device.
+async fn sign_in(client: &Client, settings: &MatrixSettings) -> Result<MatrixSession, MatrixError> {
     let session = match &settings.auth {
         MatrixAuth::Password(password) => {
             let mut attempt = 0;
@@ -179,53 +384,60 @@ async fn sign_in(client: &Client, settings: &MatrixSettings) -> Result<(), Matri
                     Err(error) if is_credential_error(&error) => {
                         return Err(MatrixError::BadCredentials(error.to_string()));
                     }
-                    Err(error) => {
+                    Err(error) if matches!(send_failure(&error), SendFailure::Transient { .. }) => {
                         tracing::warn!(%error, attempt, "cannot sign in yet; retrying");
                         tokio::time::sleep(backoff(attempt)).await;
                         attempt += 1;
                     }
+                    Err(error) => return Err(MatrixError::Client(error)),
                 }
             }
-            client.matrix_auth().session().ok_or_else(|| other("signed in without a session"))?
+            client.matrix_auth().session().ok_or(MatrixError::Other("signed in without a session"))?
         }
-        MatrixAuth::AccessToken(token) => session_for_token(&settings.homeserver, token.expose()).await?,
+        MatrixAuth::AccessToken(token) => {
+            let session = session_for_token(&settings.homeserver, token.expose()).await?;
+            client.restore_session(session.clone()).await.map_err(MatrixError::Client)?;
+            session
+        }
     };
-    if client.matrix_auth().session().is_none() {
-        client.restore_session(session.clone()).await.map_err(other)?;
-    }
-    save_session(&path, &session).map_err(|e| store_error(e.to_string()))?;
-    tracing::info!(device = %session.meta.device_id, "signed in; session saved");
-    Ok(())
+    Ok(session)
 }
 
 /// Asks the homeserver which user and device an access token belongs to.
 async fn session_for_token(homeserver: &str, token: &str) -> Result<MatrixSession, MatrixError> {
-    let probe = Client::builder().homeserver_url(homeserver).build().await.map_err(other)?;
+    let probe = Client::builder()
+        .homeserver_url(homeserver)
+        .build()
+        .await
+        .map_err(|error| MatrixError::Build(Box::new(error)))?;
     let placeholder = MatrixSession {
-        meta: SessionMeta { user_id: UserId::parse("@probe:localhost").map_err(other)?, device_id: "PROBE".into() },
+        meta: SessionMeta {
+            user_id: UserId::parse("@probe:localhost").expect("a valid id"),
+            device_id: "PROBE".into(),
+        },
         tokens: SessionTokens { access_token: token.to_owned(), refresh_token: None },
     };
-    probe.restore_session(placeholder).await.map_err(other)?;
+    probe.restore_session(placeholder).await.map_err(MatrixError::Client)?;
     let whoami = probe.whoami().await.map_err(|error| {
         if is_credential_kind(error.client_api_error_kind()) {
             MatrixError::BadCredentials(error.to_string())
         } else {
-            other(error)
+            MatrixError::Client(error.into())
         }
     })?;
-    let device_id = whoami.device_id.ok_or_else(|| other("the access token has no device; log in with a password"))?;
+    let device_id =
+        whoami.device_id.ok_or(MatrixError::Other("the access token has no device; log in with a password"))?;
     Ok(MatrixSession {
         meta: SessionMeta { user_id: whoami.user_id, device_id },
         tokens: SessionTokens { access_token: token.to_owned(), refresh_token: None },
     })
 }
 
-/// Writes the session (it holds the access token) readable by the bot's user only.
-fn save_session(path: &Path, session: &MatrixSession) -> std::io::Result<()> {
+/// Writes a file readable by the bot's user only (the session holds the access token).
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    file.write_all(serde_json::to_string(session).map_err(std::io::Error::other)?.as_bytes())
+    file.write_all(contents)
 }
 
 /// Matches a user id against an allowlist glob, where `*` is any run of characters and `?` any one.
@@ -274,11 +486,15 @@ impl SeenEvents {
 struct Handler {
     bot: Arc<Bot>,
     me: OwnedUserId,
-    started: MilliSecondsSinceUnixEpoch,
+    /// Messages older than this are history and never answered.
+    cutoff: MilliSecondsSinceUnixEpoch,
     locale: Option<String>,
     allowed_inviters: Vec<String>,
-    cooldowns: Mutex<Cooldowns>,
+    cooldowns: Arc<Mutex<Cooldowns>>,
     seen: Mutex<SeenEvents>,
+    outbox: Arc<Outbox>,
+    /// Undecryptable messages per room since the start, logged as a count.
+    undecryptable: Mutex<HashMap<OwnedRoomId, u64>>,
     in_flight: InFlight,
 }
 
@@ -311,51 +527,178 @@ impl Handler {
         });
     }
 
+    /// Decides the reply to a message (or to an edit's new text) and queues it; never waits on a send.
     async fn answer(&self, event: OriginalSyncRoomMessageEvent, room: Room) {
-        let Some(_permit) = self.in_flight.enter().await else { return };
-        // Other bots speak in notices; answering only text keeps bots from talking to each other.
-        let MessageType::Text(text) = &event.content.msgtype else { return };
-        if event.sender == self.me || event.origin_server_ts < self.started {
+        let Some(permit) = self.in_flight.enter().await else { return };
+        if event.sender == self.me || event.origin_server_ts < self.cutoff {
             return;
         }
         if !self.seen.lock().expect("not poisoned").first_time(&event.event_id) {
             return;
         }
+        // An edit carries the whole new text; it is assessed as the message it replaces.
+        let (msgtype, message, edit) = match &event.content.relates_to {
+            Some(Relation::Replacement(replacement)) => {
+                (&replacement.new_content.msgtype, replacement.event_id.clone(), true)
+            }
+            _ => (&event.content.msgtype, event.event_id.clone(), false),
+        };
+        // Other bots speak in notices; answering only text keeps bots from talking to each other.
+        let MessageType::Text(text) = msgtype else { return };
         // A reply quotes the message it answers; only the new text is the member's.
         let body = remove_plain_reply_fallback(&text.body);
         let audience = Audience { locale: self.locale.as_deref(), command_prefix: "!" };
-        let Some(reply) = self.reply_to(body, &event, &room, audience) else { return };
-        let (plain, html) = render::body_and_html(&reply);
-        let content = RoomMessageEventContent::notice_html(plain, html).add_mentions(Mentions::new()).make_reply_to(
-            &event,
-            ForwardThread::Yes,
-            AddMentions::No,
-        );
-        if let Err(error) = room.send(content).await {
-            tracing::error!(room = %room.room_id(), event = %event.event_id, %error, "could not send a reply");
-        }
+        let place = Place {
+            channel: room.room_id().to_string(),
+            person: event.sender.to_string(),
+            message: message.to_string(),
+        };
+        let decided = match self.bot.parse(body, &['!']) {
+            Incoming::Command { .. } if edit => None,
+            Incoming::Command { name, argument } => {
+                let ticket = self.cooldowns.lock().expect("not poisoned").admit_command(&place, name, Instant::now());
+                tracing::info!(room = %place.channel, event = %place.message, command = name, answered = ticket.is_some(), "command");
+                ticket.map(|ticket| (self.bot.command(name, argument, audience), Some(ticket)))
+            }
+            Incoming::Chat(text) => admit_chat(&self.bot, &self.cooldowns, text, audience, &place, edit)
+                .map(|admitted| (admitted.reply, Some(admitted.ticket))),
+        };
+        let Some((reply, ticket)) = decided else { return };
+        let job = Job { reply, ticket, in_reply_to: message, place, _permit: permit };
+        self.outbox.send(room, job, &self.cooldowns);
     }
 
-    /// The reply, if any, after the cooldowns for chat; commands are explicit requests and always answered.
-    fn reply_to(
-        &self,
-        body: &str,
-        event: &OriginalSyncRoomMessageEvent,
-        room: &Room,
-        audience: Audience<'_>,
-    ) -> Option<Reply> {
-        let room_id = room.room_id();
-        match Incoming::parse(body, &['!']) {
-            Incoming::Command { name, argument } => {
-                let reply = self.bot.respond(Incoming::Command { name, argument }, audience);
-                tracing::info!(room = %room_id, event = %event.event_id, command = name, answered = reply.is_some(), "command");
-                reply
-            }
-            Incoming::Chat(text) => {
-                let place = (room_id.as_str(), event.sender.as_str(), &event.event_id as &dyn std::fmt::Display);
-                chat_reply(&self.bot, &self.cooldowns, text, audience, place)
-            }
+    /// Counts a message the bot could not decrypt, by room; the count is logged, the message never.
+    fn count_undecryptable(&self, room: &Room) {
+        let mut counts = self.undecryptable.lock().expect("not poisoned");
+        let count = counts.entry(room.room_id().to_owned()).or_default();
+        *count += 1;
+        tracing::warn!(room = %room.room_id(), count = *count, "could not decrypt a message");
+    }
+}
+
+/// A reply waiting to be sent to a room.
+struct Job {
+    reply: Reply,
+    /// The cooldown windows it took, given back if it cannot be sent.
+    ticket: Option<Ticket>,
+    in_reply_to: OwnedEventId,
+    place: Place,
+    /// Keeps a shutdown waiting until the reply is sent or given up.
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Replies waiting in one room: urgent ones (crisis replies, crisis resources) first, in arrival order.
+struct RoomQueue<T> {
+    urgent: VecDeque<T>,
+    other: VecDeque<T>,
+}
+
+impl<T> Default for RoomQueue<T> {
+    fn default() -> Self {
+        RoomQueue { urgent: VecDeque::new(), other: VecDeque::new() }
+    }
+}
+
+impl<T> RoomQueue<T> {
+    /// Queues an item; a non-urgent one is handed back when [`QUEUED_PER_ROOM`] are waiting already. Urgent
+    /// ones are never refused: each person gets one per window, so they cannot flood a room.
+    fn push(&mut self, item: T, urgent: bool) -> Result<(), T> {
+        match urgent {
+            true => self.urgent.push_back(item),
+            false if self.other.len() >= QUEUED_PER_ROOM => return Err(item),
+            false => self.other.push_back(item),
         }
+        Ok(())
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        self.urgent.pop_front().or_else(|| self.other.pop_front())
+    }
+}
+
+/// One queue and one sender task per room, so that a slow or rate-limited room delays nobody else.
+#[derive(Default)]
+struct Outbox {
+    rooms: Mutex<HashMap<OwnedRoomId, Arc<RoomSender>>>,
+}
+
+#[derive(Default)]
+struct RoomSender {
+    queue: Mutex<RoomQueue<Job>>,
+    /// Whether its task is sending; false once the queue has run dry and the task has ended. It is set false
+    /// under the queue's lock, so a reply queued meanwhile is either taken by the task or starts a new one.
+    busy: Mutex<bool>,
+}
+
+impl Outbox {
+    /// Queues a reply for `room`, starting the room's sender task if none is running.
+    fn send(&self, room: Room, job: Job, cooldowns: &Arc<Mutex<Cooldowns>>) {
+        let sender = Arc::clone(self.rooms.lock().expect("not poisoned").entry(room.room_id().to_owned()).or_default());
+        let urgent = job.reply.is_urgent();
+        if let Err(job) = sender.queue.lock().expect("not poisoned").push(job, urgent) {
+            crate::delivery::count_given_up();
+            tracing::error!(room = %job.place.channel, message = %job.place.message, "gave up a reply: the room's queue is full");
+            if let Some(ticket) = job.ticket {
+                cooldowns.lock().expect("not poisoned").release(ticket);
+            }
+            return;
+        }
+        if std::mem::replace(&mut *sender.busy.lock().expect("not poisoned"), true) {
+            return; // its task takes it
+        }
+        let cooldowns = Arc::clone(cooldowns);
+        tokio::spawn(async move { sender.run(room, cooldowns).await });
+    }
+
+    /// Whether no reply is waiting or being sent anywhere.
+    fn is_idle(&self) -> bool {
+        self.rooms.lock().expect("not poisoned").values().all(|sender| !*sender.busy.lock().expect("not poisoned"))
+    }
+}
+
+impl RoomSender {
+    /// Sends the room's replies, urgent ones first, until the queue is empty.
+    async fn run(&self, room: Room, cooldowns: Arc<Mutex<Cooldowns>>) {
+        loop {
+            let job = {
+                let mut queue = self.queue.lock().expect("not poisoned");
+                match queue.pop() {
+                    Some(job) => job,
+                    None => {
+                        *self.busy.lock().expect("not poisoned") = false;
+                        return;
+                    }
+                }
+            };
+            send_reply(&room, job, &cooldowns).await;
+        }
+    }
+}
+
+/// Sends one reply as an `m.notice` in reply to its message, with retries under one transaction id, so a retry
+/// of a send that did arrive is not shown twice. matrix-sdk's own retries are off: a rate limit is waited out
+/// here, in this room's task, instead of inside a handler.
+async fn send_reply(room: &Room, job: Job, cooldowns: &Mutex<Cooldowns>) {
+    let (plain, html) = render::body_and_html(&job.reply);
+    let mut content = RoomMessageEventContent::notice_html(plain, html).add_mentions(Mentions::new());
+    content.relates_to = Some(Relation::Reply(ReplyRelation::new(InReplyTo::new(job.in_reply_to.clone()))));
+    let transaction = TransactionId::new();
+    let mut retry = Retry::new(&job.reply, &job.place);
+    loop {
+        let sent = room
+            .send(content.clone())
+            .with_transaction_id(transaction.clone())
+            .with_request_config(RequestConfig::new().disable_retry())
+            .await;
+        match sent {
+            Ok(_) => return,
+            Err(error) if retry.again(send_failure(&error)).await => {}
+            Err(_) => break,
+        }
+    }
+    if let Some(ticket) = job.ticket {
+        cooldowns.lock().expect("not poisoned").release(ticket);
     }
 }
 
@@ -379,6 +722,19 @@ mod tests {
         assert_eq!(backoff(0), FIRST_RETRY);
         assert_eq!(backoff(1), FIRST_RETRY * 2);
         assert_eq!(backoff(30), LONGEST_RETRY);
+    }
+
+    #[test]
+    fn urgent_replies_go_first_and_a_flood_is_bounded() {
+        let mut queue = RoomQueue::default();
+        for index in 0..QUEUED_PER_ROOM {
+            assert!(queue.push(format!("faq {index}"), false).is_ok());
+        }
+        assert_eq!(queue.push("one too many".to_owned(), false), Err("one too many".to_owned()));
+        assert!(queue.push("crisis".to_owned(), true).is_ok(), "urgent replies are never refused");
+        assert_eq!(queue.pop().as_deref(), Some("crisis"));
+        assert_eq!(queue.pop().as_deref(), Some("faq 0"));
+        assert_eq!(std::iter::from_fn(|| queue.pop()).count(), QUEUED_PER_ROOM - 1, "nothing else was lost");
     }
 
     #[test]

@@ -92,7 +92,7 @@ mod tests {
     use crate::{Audience, Bot, Catalog, Incoming};
 
     fn bot() -> Bot {
-        Bot::new(Catalog::parse("responses.toml", include_str!("../../../responses.toml")).unwrap())
+        Bot::new(Catalog::built_in())
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::support::bot_process::{bot_command, terminate};
 use crate::support::discord_contract::assert_valid;
 use crate::support::fake_discord::{
-    guild_create, interaction_create, message_create, FakeDiscord, OnIdentify, Request,
+    guild_create, interaction_create, message_create, message_update, Failure, FakeDiscord, OnIdentify, Request,
 };
 
 const TOKEN: &str = "test-token";
@@ -378,8 +378,12 @@ async fn identifies_with_the_message_content_intent_by_default() {
 
 /// Starts the real binary on the fake.
 fn spawn_binary(fake: &FakeDiscord, token: &str) -> tokio::process::Child {
+    spawn_binary_in(fake, token, &state_dir())
+}
+
+fn spawn_binary_in(fake: &FakeDiscord, token: &str, state: &std::path::Path) -> tokio::process::Child {
     let mut command = bot_command(&["discord", "--api-url", &fake.rest_url]);
-    command.env("DISCORD_TOKEN", token).env_remove("DISCORD_TOKEN_FILE").env("DISCORD_STATE_DIR", state_dir());
+    command.env("DISCORD_TOKEN", token).env_remove("DISCORD_TOKEN_FILE").env("DISCORD_STATE_DIR", state);
     command.spawn().unwrap()
 }
 
@@ -430,4 +434,196 @@ async fn sigterm_stops_the_binary_cleanly_after_replies_in_flight() {
     assert!(in_flight.at.elapsed() >= delay - Duration::from_millis(100), "exited before the reply finished");
     assert!(stderr.contains("shutting down"), "{stderr}");
     assert!(!stderr.contains("is ketamine legal") && !stderr.contains(TOKEN), "no content or token in logs");
+}
+
+fn message_posts(fake: &FakeDiscord, channel: &str) -> Vec<Request> {
+    let path = format!("/channels/{channel}/messages");
+    fake.requests().into_iter().filter(|r| r.method == "POST" && r.path == path).collect()
+}
+
+/// Waits until `count` messages were posted to `channel` (failed ones included) and returns them.
+async fn wait_for_posts(fake: &FakeDiscord, channel: &str, count: usize) -> Vec<Request> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let posts = message_posts(fake, channel);
+        if posts.len() >= count {
+            return posts;
+        }
+        assert!(std::time::Instant::now() < deadline, "only {} posts: {posts:#?}", posts.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reply_to_a_deleted_message_is_sent_anyway() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    let id = fake.next_id();
+    // Deleted before the bot answers (a member, or PluralKit a second later).
+    fake.delete_message(&id);
+    let reply = send(&fake, message_create(&id, "610", "1", "I want to kill myself")).await;
+    assert_eq!(reply.body["message_reference"]["fail_if_not_exists"], false);
+    assert!(content(&reply).contains("988"));
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(message_posts(&fake, "610").len(), 1, "accepted the first time");
+    stop_and_check(&fake, running).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_reference_is_dropped_and_the_reply_sent_without_it() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    fake.refuse_references(true);
+    let id = fake.next_id();
+    fake.dispatch("MESSAGE_CREATE", message_create(&id, "611", "1", "I want to kill myself"));
+    let unreferenced =
+        fake.wait_for(WAIT, |r| r.path == "/channels/611/messages" && r.body["message_reference"].is_null()).await;
+    assert!(content(&unreferenced).contains("988") && content(&unreferenced).ends_with(&disclaimer()));
+    assert_eq!(message_posts(&fake, "611").len(), 2, "one refused with the reference, one sent without");
+    stop_and_check(&fake, running).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crisis_replies_are_retried_through_server_errors_and_rate_limits() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    let server_error = Failure { status: 500, code: 0, retry_after: None };
+    let rate_limited = Failure { status: 429, code: 0, retry_after: Some(1.0) };
+    fake.fail_next_messages(&[server_error, rate_limited]);
+    let started = std::time::Instant::now();
+    fake.dispatch("MESSAGE_CREATE", message_create(&fake.next_id(), "612", "1", "I want to kill myself"));
+    let posts = wait_for_posts(&fake, "612", 3).await;
+    assert!(content(&posts[2]).contains("988"));
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(message_posts(&fake, "612").len(), 3, "500, 429, then delivered");
+    assert!(posts[2].at - posts[1].at >= Duration::from_secs(1), "waited after the rate limit");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    stop_and_check(&fake, running).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faq_replies_are_retried_once_and_a_failure_keeps_no_cooldown() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    let server_error = Failure { status: 502, code: 0, retry_after: None };
+    fake.fail_next_messages(&[server_error, server_error]);
+    let id = fake.next_id();
+    fake.dispatch("MESSAGE_CREATE", message_create(&id, "613", "1", "is ketamine legal?"));
+    wait_for_posts(&fake, "613", 2).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(message_posts(&fake, "613").len(), 2, "one try and one retry, then given up");
+    // The failed reply did not take the topic's cooldown: the next question is answered.
+    let reply = say(&fake, "613", "2", "is ketamine legal?").await;
+    assert!(content(&reply).contains("Schedule III"));
+    stop_and_check(&fake, running).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crisis_reply_refused_outright_does_not_silence_the_next_one() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    fake.fail_next_messages(&[Failure { status: 403, code: 50013, retry_after: None }]);
+    let id = fake.next_id();
+    fake.dispatch("MESSAGE_CREATE", message_create(&id, "614", "1", "I want to kill myself"));
+    fake.wait_for(WAIT, |r| is_reply_to(r, &id)).await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(message_posts(&fake, "614").len(), 1, "a refusal is not retried");
+    let reply = say(&fake, "614", "1", "I want to kill myself").await;
+    assert!(content(&reply).contains("988"), "the failed reply used up no cooldown");
+    stop_and_check(&fake, running).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn escalation_and_imminent_risk_pass_the_crisis_cooldown() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    let friend = say(&fake, "615", "1", "my friend wants to kill herself").await;
+    assert!(content(&friend).starts_with("**Helping someone"), "{}", content(&friend));
+    let own = say(&fake, "615", "1", "I want to kill myself too").await;
+    assert!(content(&own).starts_with("**You don't have to go through this alone**"), "a higher level");
+    say_expecting_silence(&fake, message_create(&fake.next_id(), "615", "1", "I want to die")).await;
+    let plan = say(&fake, "615", "1", "I'm going to kill myself tonight").await;
+    assert!(content(&plan).contains("988"), "imminent risk passes the window");
+    say_expecting_silence(&fake, message_create(&fake.next_id(), "615", "1", "I'm doing it tonight")).await;
+    stop_and_check(&fake, running).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edit_that_raises_the_crisis_level_is_answered_once() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    let id = fake.next_id();
+    say_expecting_silence(&fake, message_create(&id, "616", "1", "rough day")).await;
+    fake.dispatch("MESSAGE_UPDATE", message_update(&id, "616", "1", "rough day. I want to kill myself"));
+    let reply = fake.wait_for(WAIT, |r| is_reply_to(r, &id)).await;
+    assert!(content(&reply).contains("988"));
+    fake.dispatch("MESSAGE_UPDATE", message_update(&id, "616", "1", "I'm going to kill myself tonight"));
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(replies_to(&fake, &id).len(), 1, "one crisis reply per message");
+    let question = fake.next_id();
+    say(&fake, "616", "2", "is ketamine legal?").await;
+    fake.dispatch("MESSAGE_UPDATE", message_update(&question, "616", "2", "is ketamine legal in the UK?"));
+    tokio::time::sleep(QUIET).await;
+    assert!(replies_to(&fake, &question).is_empty(), "an edit that raises nothing is not answered");
+    stop_and_check(&fake, running).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_starting_with_a_slash_reaches_the_crisis_detector() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    let reply = say(&fake, "617", "1", "/help I want to die").await;
+    assert!(content(&reply).contains("988"));
+    stop_and_check(&fake, running).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_copy_with_the_same_token_and_state_folder_refuses_to_start() {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let state = state_dir();
+    let first = spawn_binary_in(&fake, TOKEN, &state);
+    fake.wait_until_ready().await;
+    let second = spawn_binary_in(&fake, TOKEN, &state);
+    let output = tokio::time::timeout(WAIT, second.wait_with_output()).await.expect("exits by itself").unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("another ketamine-info-bot is running"), "{stderr}");
+    assert_eq!(fake.identifies(), 1, "the second copy never connected");
+    let (status, _) = terminate(first, WAIT).await;
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_id_of_zero_is_refused_before_connecting() {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let mut command = bot_command(&["discord", "--api-url", &fake.rest_url]);
+    command.env("DISCORD_TOKEN", TOKEN).env("DISCORD_GUILD_ID", "0").env("DISCORD_STATE_DIR", state_dir());
+    let output = tokio::time::timeout(WAIT, command.output()).await.expect("exits by itself").unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("DISCORD_GUILD_ID"), "{stderr}");
+    assert!(fake.requests().is_empty(), "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_message_text_in_the_logs_even_at_trace() {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let mut command = bot_command(&["discord", "--api-url", &fake.rest_url]);
+    command
+        .env("DISCORD_TOKEN", TOKEN)
+        .env("DISCORD_STATE_DIR", state_dir())
+        .env("RUST_LOG", "ketamine_info_bot=trace");
+    let child = command.spawn().unwrap();
+    fake.wait_until_ready().await;
+    let said = [
+        "is ketamine legal where I live",
+        "I want to kill myself tonight",
+        "my friend Alex wants to kill herself",
+        "/help I want to die now",
+        "good morning everyone",
+    ];
+    for text in said {
+        fake.dispatch("MESSAGE_CREATE", message_create(&fake.next_id(), "618", "1", text));
+    }
+    let id = fake.next_id();
+    fake.dispatch("MESSAGE_CREATE", message_create(&id, "618", "2", "rough day"));
+    fake.dispatch("MESSAGE_UPDATE", message_update(&id, "618", "2", "rough day, I am going to end my life"));
+    fake.wait_for(WAIT, |r| is_reply_to(r, &id)).await;
+    let (status, stderr) = terminate(child, WAIT).await;
+    assert!(status.success());
+    assert!(stderr.contains("chat reply"), "the decisions are logged: {stderr}");
+    for text in said.iter().chain(&["rough day", "end my life"]) {
+        assert!(!stderr.contains(text), "{text:?} in the logs:\n{stderr}");
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ketamine_info_bot::config::{CooldownSettings, MatrixAuth, MatrixSettings, Secret};
 use ketamine_info_bot::platforms::matrix::{self, MatrixError};
 use ketamine_info_bot::{Bot, Catalog};
-use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
+use matrix_sdk::ruma::events::room::message::{ReplacementMetadata, RoomMessageEventContent};
 use matrix_sdk::ruma::OwnedEventId;
 use matrix_sdk::Room;
 use serde_json::{json, Value};
@@ -163,6 +163,12 @@ async fn joins_when_invited_and_answers_commands_questions_and_crises() {
         assert_proper_reply(reply, &scene.bot_user);
     }
 
+    // A prefix does not make a command: these are chat, and reach the crisis detector.
+    for crisis_chat in ["!!! I want to kill myself", "!help me I want to die"] {
+        let reply = ask(&scene, crisis_chat).await;
+        assert!(reply.body().starts_with(&crisis.self_title), "{crisis_chat}");
+        assert_proper_reply(&reply, &scene.bot_user);
+    }
     for chatter in ["good morning everyone", "this homework is killing me", "!no-such-command"] {
         let event = scene.member.say(&scene.room, chatter).await;
         expect_silence(&scene.member, &event).await;
@@ -181,7 +187,7 @@ async fn applies_the_same_cooldowns_as_discord() {
     assert!(crisis.body().contains("988") && !crisis.body().contains("Schedule III"), "the crisis block alone");
     let repeated = scene.member.say(&scene.room, "I still want to die").await;
     expect_silence(&scene.member, &repeated).await; // one crisis reply per person per window
-    assert!(ask(&scene, "!ketamine-legal").await.body().contains("Schedule III"), "commands are never limited");
+    assert!(ask(&scene, "!ketamine-legal").await.body().contains("Schedule III"), "commands have their own cooldown");
     scene.running.stop().await;
 }
 
@@ -232,7 +238,7 @@ async fn devices(synapse: &Synapse, store: &Path) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_restart_keeps_the_device_and_never_answers_history() {
+async fn a_restart_keeps_the_device_and_answers_what_came_while_it_was_down_if_recent() {
     let synapse = shared_synapse();
     let scene = scene(synapse, true).await;
     ask(&scene, "is ketamine legal?").await;
@@ -240,13 +246,16 @@ async fn a_restart_keeps_the_device_and_never_answers_history() {
     let before = devices(synapse, &bot_store).await;
     scene.running.stop().await;
 
-    let while_away = scene.member.say(&scene.room, "does ketamine cause bladder problems?").await;
-    let running = Running::start(settings(synapse, &scene.bot_user, &bot_store));
-    // Once the restarted bot answers something new, it has long seen the message from while it was away.
-    let after_restart = scene.member.say(&scene.room, "what are the side effects of ketamine?").await;
-    let reply = scene.member.reply_to(&after_restart, WAIT).await;
-    assert!(reply.body().contains("dissociation"), "answers in the encrypted room after the restart");
-    expect_silence(&scene.member, &while_away).await;
+    let catch_up = Duration::from_secs(6);
+    let too_old = scene.member.say(&scene.room, "I want to kill myself").await;
+    tokio::time::sleep(catch_up + Duration::from_secs(1)).await;
+    let recent = scene.member.say(&scene.room, "does ketamine cause bladder problems?").await;
+    let recent_crisis = scene.member.say(&scene.room, "I'm going to end my life").await;
+    let running = Running::start(MatrixSettings { catch_up, ..settings(synapse, &scene.bot_user, &bot_store) });
+    let reply = scene.member.reply_to(&recent, WAIT).await;
+    assert!(reply.body().contains("bladder"), "answers in the encrypted room what came while it was down");
+    assert!(scene.member.reply_to(&recent_crisis, WAIT).await.body().contains("988"));
+    expect_silence(&scene.member, &too_old).await;
 
     let after = devices(synapse, &bot_store).await;
     let device_ids = |devices: &[Value]| -> Vec<String> {
@@ -256,6 +265,192 @@ async fn a_restart_keeps_the_device_and_never_answers_history() {
     let named = after.iter().filter(|d| d["display_name"] == "ketamine-info-bot").count();
     assert_eq!(named, 1, "one bot device (the other is the test's registration): {after:?}");
     running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_start_never_answers_history() {
+    let synapse = shared_synapse();
+    let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
+    let member_user = synapse.register(&unique("member"), PASSWORD).await;
+    let store = scratch(&unique("history"));
+    let member = Member::login(&synapse.url, &member_user, PASSWORD, &store.join("member")).await;
+    let room = member.create_room(false, &[&bot_user]).await;
+    let before = member.say(&room, "I want to kill myself").await;
+    let running = Running::start(settings(synapse, &bot_user, &store.join("bot")));
+    assert!(member.wait_for_membership(&room, &bot_user, WAIT).await);
+    let after = member.say(&room, "is ketamine legal?").await;
+    member.reply_to(&after, WAIT).await;
+    expect_silence(&member, &before).await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edit_that_raises_the_crisis_level_is_answered_once() {
+    let synapse = shared_synapse();
+    let scene = scene(synapse, false).await;
+    let original = scene.member.say(&scene.room, "rough day").await;
+    expect_silence(&scene.member, &original).await;
+    let edit = |text: &str| {
+        let metadata = ReplacementMetadata::new(original.clone(), None);
+        RoomMessageEventContent::text_plain(text).make_replacement(metadata)
+    };
+    scene.member.send(&scene.room, edit("rough day. I want to kill myself")).await;
+    let reply = scene.member.reply_to(&original, WAIT).await;
+    assert!(reply.body().contains("988"), "answered as a reply to the original message");
+    scene.member.send(&scene.room, edit("I'm going to kill myself tonight")).await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(scene.member.replies_to(&original).len(), 1, "one crisis reply per message");
+    scene.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_process_with_the_same_store_refuses_to_start() {
+    let synapse = shared_synapse();
+    let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
+    let store = scratch(&unique("twice"));
+    let running = Running::start(settings(synapse, &bot_user, &store));
+    let session = store.join("session.json");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !session.exists() {
+        assert!(std::time::Instant::now() < deadline, "the first copy signs in");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let output = matrix_bot(synapse, &bot_user, PASSWORD, &store).output();
+    let output = tokio::time::timeout(WAIT, output).await.expect("exits by itself").unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("another ketamine-info-bot is running"), "{stderr}");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_store_is_private_and_its_crypto_store_encrypted() {
+    use std::os::unix::fs::PermissionsExt;
+    let synapse = shared_synapse();
+    let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
+    let store = scratch(&unique("private")).join("store");
+    let running = Running::start(settings(synapse, &bot_user, &store));
+    let session = store.join("session.json");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !session.exists() {
+        assert!(std::time::Instant::now() < deadline, "signs in");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    running.stop().await;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&store), 0o700);
+    assert_eq!(mode(&session), 0o600);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&session).unwrap()).unwrap();
+    let passphrase = saved["store_passphrase"].as_str().expect("a generated passphrase");
+    assert_eq!(passphrase.len(), 64);
+
+    // The crypto store opens only with its passphrase.
+    let output = matrix_bot(synapse, &bot_user, PASSWORD, &store).env("MATRIX_STORE_PASSPHRASE", "wrong").output();
+    let output = tokio::time::timeout(WAIT, output).await.expect("exits by itself").unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a wrong passphrase cannot open the store: {stderr}");
+    assert!(!stderr.contains(passphrase) && !stderr.contains("wrong\""), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_errors_that_cannot_heal_end_the_process() {
+    let synapse = shared_synapse();
+    let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
+    let store = scratch(&unique("revoked"));
+    let running = Running::start(settings(synapse, &bot_user, &store));
+    let session = store.join("session.json");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !session.exists() {
+        assert!(std::time::Instant::now() < deadline, "signs in");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    running.stop().await;
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&session).unwrap()).unwrap();
+    let devices_before = devices(synapse, &store).await.len();
+
+    // A session file deleted while its store remains: signing in again would make a device the keys do not fit.
+    let kept = std::fs::read(&session).unwrap();
+    std::fs::remove_file(&session).unwrap();
+    let output = matrix_bot(synapse, &bot_user, PASSWORD, &store).output();
+    let output = tokio::time::timeout(WAIT, output).await.expect("exits by itself").unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("session.json"), "{stderr}");
+    std::fs::write(&session, kept).unwrap();
+    assert_eq!(devices(synapse, &store).await.len(), devices_before, "no new device");
+
+    // A revoked token: a clear error and an exit, no retry loop.
+    let logout = reqwest::Client::new()
+        .post(format!("{}/_matrix/client/v3/logout", synapse.url))
+        .bearer_auth(saved["access_token"].as_str().unwrap())
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(logout.status().is_success());
+    let output = matrix_bot(synapse, &bot_user, PASSWORD, &store).output();
+    let output = tokio::time::timeout(WAIT, output).await.expect("exits by itself, no retry loop").unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("refused the bot's credentials"), "{stderr}");
+    assert!(!stderr.contains(saved["access_token"].as_str().unwrap()), "the token is never printed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limited_room_delays_nobody_else_and_crisis_replies_go_first() {
+    let synapse = shared_synapse();
+    let scene = scene(synapse, false).await;
+    let other = scene.member.create_room(false, &[&scene.bot_user]).await;
+    assert!(scene.member.wait_for_membership(&other, &scene.bot_user, WAIT).await);
+    // The bot may send one message every four seconds, after a burst of one.
+    synapse.limit_messages(&scene.bot_user, 0.25, 1).await;
+    let commands = ["!ketamine-risks", "!ketamine-legal", "!ketamine-dosing", "!ketamine-bladder"];
+    let mut asked = Vec::new();
+    for command in commands {
+        asked.push(scene.member.say(&scene.room, command).await);
+    }
+    let crisis = scene.member.say(&scene.room, "I want to kill myself").await;
+    let elsewhere = scene.member.say(&other, "my friend wants to kill herself").await;
+    let crisis_reply = scene.member.reply_to(&crisis, Duration::from_secs(90)).await;
+    let last_command = scene.member.reply_to(asked.last().unwrap(), Duration::from_secs(90)).await;
+    assert!(crisis_reply.at < last_command.at, "the crisis reply overtook the queued commands");
+    let elsewhere_reply = scene.member.reply_to(&elsewhere, Duration::from_secs(90)).await;
+    assert!(elsewhere_reply.at < last_command.at, "the other room did not wait for this room's queue");
+    for event in &asked {
+        assert_eq!(scene.member.replies_to(event).len(), 1, "every command answered once");
+    }
+    scene.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_have_a_per_member_cooldown() {
+    let synapse = shared_synapse();
+    let scene = scene(synapse, false).await;
+    assert!(ask(&scene, "!ketamine-risks").await.body().contains("Potential Risks:"));
+    let again = scene.member.say(&scene.room, "!ketamine-risks").await;
+    expect_silence(&scene.member, &again).await;
+    scene.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undecryptable_messages_are_counted_without_content() {
+    let synapse = shared_synapse();
+    let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
+    let member_user = synapse.register(&unique("member"), PASSWORD).await;
+    let store = scratch(&unique("utd"));
+    let child = matrix_bot(synapse, &bot_user, PASSWORD, &store.join("bot")).spawn().unwrap();
+    let member = Member::login(&synapse.url, &member_user, PASSWORD, &store.join("member")).await;
+    let room = member.create_room(false, &[&bot_user]).await;
+    assert!(member.wait_for_membership(&room, &bot_user, WAIT).await);
+    let garbled = json!({
+        "algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEnACgAkLmt6qF84IK++J7UDH2Za1YVchHyprqTqsg",
+        "sender_key": "tfl0RFfPGWYR2lUPp7Gp5Y6f4Pn6JCZgmJfszyRKzBc", "session_id": "nosuchsession", "device_id": "NOPE"
+    });
+    room.send_raw("m.room.encrypted", garbled).await.expect("sent");
+    let question = member.say(&room, "is ketamine legal?").await;
+    member.reply_to(&question, WAIT).await;
+    let (status, stderr) = terminate(child, WAIT).await;
+    assert!(status.success());
+    assert!(stderr.contains("could not decrypt a message") && stderr.contains("count=1"), "{stderr}");
+    assert!(stderr.contains(room.room_id().as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -201,15 +201,24 @@ impl SyncPosition {
     }
 }
 
-/// What the session file holds: the session (with its access token) and the crypto store's passphrase.
+/// What the session file holds: the session (with its access token) once signed in, and the crypto store's
+/// passphrase, written before the store is created so that a start that never signs in loses nothing.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct SavedSession {
     #[serde(flatten)]
-    session: MatrixSession,
+    session: Option<MatrixSession>,
     /// Generated on the first start when `MATRIX_STORE_PASSPHRASE` is not set; absent in sessions saved by
     /// versions that did not encrypt the store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     store_passphrase: Option<String>,
+}
+
+impl SavedSession {
+    fn save(&self, store: &Store) -> Result<(), MatrixError> {
+        let text = serde_json::to_vec(self).map_err(|_| MatrixError::Other("cannot encode the session"))?;
+        write_private(&store.file(SESSION_FILE), &text)
+            .map_err(|source| MatrixError::StoreIo { path: store.file(SESSION_FILE), source })
+    }
 }
 
 /// Signs in, registers the handlers and syncs until an unrecoverable error.
@@ -222,14 +231,24 @@ async fn serve(
     position: &SyncPosition,
 ) -> Result<(), MatrixError> {
     let started = MilliSecondsSinceUnixEpoch::now();
-    let saved = read_session(store, settings)?;
-    let passphrase = match (&settings.store_passphrase, &saved) {
-        (Some(passphrase), _) => Some(passphrase.expose().to_owned()),
-        (None, Some(saved)) => saved.store_passphrase.clone(),
-        (None, None) => Some(
-            generate_passphrase()
-                .map_err(|source| MatrixError::StoreIo { path: PathBuf::from("/dev/urandom"), source })?,
-        ),
+    let mut saved = match read_session(store, settings)? {
+        Some(saved) => saved,
+        None => {
+            let generated = match settings.store_passphrase {
+                Some(_) => None,
+                None => Some(
+                    generate_passphrase()
+                        .map_err(|source| MatrixError::StoreIo { path: PathBuf::from("/dev/urandom"), source })?,
+                ),
+            };
+            let saved = SavedSession { session: None, store_passphrase: generated };
+            saved.save(store)?;
+            saved
+        }
+    };
+    let passphrase = match &settings.store_passphrase {
+        Some(passphrase) => Some(passphrase.expose().to_owned()),
+        None => saved.store_passphrase.clone(),
     };
     let client = Client::builder()
         .homeserver_url(&settings.homeserver)
@@ -237,18 +256,15 @@ async fn serve(
         .build()
         .await
         .map_err(|error| MatrixError::Build(Box::new(error)))?;
-    let restored = saved.is_some();
-    match saved {
-        Some(saved) => {
-            client.restore_session(saved.session).await.map_err(MatrixError::Client)?;
+    let restored = saved.session.is_some();
+    match saved.session.take() {
+        Some(session) => {
+            client.restore_session(session).await.map_err(MatrixError::Client)?;
             tracing::info!(device = ?client.device_id(), "restored the saved session");
         }
         None => {
-            let session = sign_in(&client, settings).await?;
-            let saved = SavedSession { session, store_passphrase: passphrase };
-            let text = serde_json::to_vec(&saved).map_err(|_| MatrixError::Other("cannot encode the session"))?;
-            write_private(&store.file(SESSION_FILE), &text)
-                .map_err(|source| MatrixError::StoreIo { path: store.file(SESSION_FILE), source })?;
+            saved.session = Some(sign_in(&client, settings).await?);
+            saved.save(store)?;
             tracing::info!(device = ?client.device_id(), "signed in; session saved");
         }
     }
@@ -295,8 +311,8 @@ async fn serve(
     sync_forever(&client, &handler.outbox, store, from, position).await
 }
 
-/// Reads the saved session, if any. A store with encryption keys but no session file belongs to a device
-/// whose session is lost: signing in again would make a new device that the keys do not match.
+/// Reads the session file, if any. A store with encryption keys but no session file belongs to a device whose
+/// session is lost: signing in again would make a new device that the keys do not match.
 fn read_session(store: &Store, settings: &MatrixSettings) -> Result<Option<SavedSession>, MatrixError> {
     let path = store.file(SESSION_FILE);
     let store_error = |problem: String| MatrixError::Store { path: path.clone(), problem };
@@ -312,8 +328,8 @@ fn read_session(store: &Store, settings: &MatrixSettings) -> Result<Option<Saved
     }
     let text = std::fs::read_to_string(&path).map_err(|source| MatrixError::StoreIo { path: path.clone(), source })?;
     let saved: SavedSession = serde_json::from_str(&text).map_err(|e| store_error(e.to_string()))?;
-    if saved.session.meta.user_id.as_str() != settings.user {
-        return Err(store_error(format!("belongs to {}, not {}", saved.session.meta.user_id, settings.user)));
+    if let Some(session) = saved.session.as_ref().filter(|session| session.meta.user_id.as_str() != settings.user) {
+        return Err(store_error(format!("belongs to {}, not {}", session.meta.user_id, settings.user)));
     }
     Ok(Some(saved))
 }
@@ -337,8 +353,7 @@ async fn sync_forever(
     from: Option<String>,
     position: &SyncPosition,
 ) -> Result<(), MatrixError> {
-    let filter = FilterDefinition::with_lazy_loading();
-    let settings = SyncSettings::default().timeout(SYNC_TIMEOUT).filter(filter.into());
+    let settings = SyncSettings::default().timeout(SYNC_TIMEOUT).filter(sync_filter().into());
     let mut token = from;
     let mut failures = 0;
     loop {
@@ -369,6 +384,12 @@ async fn sync_forever(
             }
         }
     }
+}
+
+/// What each sync asks for: room members only as far as the events need them (lazy loading), so a big room
+/// does not fill memory and the store with every member.
+fn sync_filter() -> FilterDefinition {
+    FilterDefinition::with_lazy_loading()
 }
 
 /// Signs in with the password or the access token. Only network errors and server errors are retried: a
@@ -722,6 +743,12 @@ mod tests {
         assert_eq!(backoff(0), FIRST_RETRY);
         assert_eq!(backoff(1), FIRST_RETRY * 2);
         assert_eq!(backoff(30), LONGEST_RETRY);
+    }
+
+    #[test]
+    fn syncs_load_members_lazily() {
+        let filter = serde_json::to_value(sync_filter()).unwrap();
+        assert_eq!(filter["room"]["state"]["lazy_load_members"], true, "{filter}");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! (HELLO, IDENTIFY, READY, heartbeats, RESUME, dispatches, close codes). Tests script it and read back every
 //! request the bot sent.
 
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,22 @@ struct Shared {
     identify_intents: Mutex<Option<u64>>,
     /// How long creating a message takes, to catch replies in flight.
     message_delay: Mutex<Duration>,
+    /// Answers for the next message creations, in order, instead of creating them.
+    message_failures: Mutex<VecDeque<Failure>>,
+    /// Messages that are gone: a reply referencing one is refused unless `fail_if_not_exists` is false.
+    deleted: Mutex<HashSet<String>>,
+    /// Refuse every reply that references a message (no Read Message History permission).
+    refuse_references: AtomicBool,
+}
+
+/// An error answer to a message creation.
+#[derive(Clone, Copy, Debug)]
+pub struct Failure {
+    pub status: u16,
+    /// Discord's JSON error code.
+    pub code: u32,
+    /// For a 429: seconds to wait, in the body and the `Retry-After` header.
+    pub retry_after: Option<f64>,
 }
 
 pub struct FakeDiscord {
@@ -84,6 +101,9 @@ impl FakeDiscord {
             resumes: AtomicUsize::new(0),
             identify_intents: Mutex::new(None),
             message_delay: Mutex::new(Duration::ZERO),
+            message_failures: Mutex::new(VecDeque::new()),
+            deleted: Mutex::new(HashSet::new()),
+            refuse_references: AtomicBool::new(false),
         });
 
         let gateway = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -110,6 +130,22 @@ impl FakeDiscord {
     /// Makes every message creation take this long before it is answered.
     pub fn set_message_delay(&self, delay: Duration) {
         *self.shared.message_delay.lock().unwrap() = delay;
+    }
+
+    /// Answers the next message creations with these failures, one each, in order.
+    pub fn fail_next_messages(&self, failures: &[Failure]) {
+        self.shared.message_failures.lock().unwrap().extend(failures.iter().copied());
+    }
+
+    /// Marks a message as deleted, as a member (or PluralKit) deleting it would.
+    pub fn delete_message(&self, id: &str) {
+        self.shared.deleted.lock().unwrap().insert(id.to_owned());
+    }
+
+    /// Refuses (400, code 160002) every message that references another, as Discord does when the bot may not
+    /// read the channel's history.
+    pub fn refuse_references(&self, refuse: bool) {
+        self.shared.refuse_references.store(refuse, Ordering::SeqCst);
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -292,6 +328,21 @@ async fn serve_rest(
         ("POST", ["channels", channel, "messages"]) => {
             let delay = *shared.message_delay.lock().unwrap();
             tokio::time::sleep(delay).await;
+            if let Some(failure) = shared.message_failures.lock().unwrap().pop_front() {
+                return failure_response(failure);
+            }
+            let reference = &body["message_reference"];
+            if reference.is_object() {
+                let gone =
+                    reference["message_id"].as_str().is_some_and(|id| shared.deleted.lock().unwrap().contains(id));
+                let fail_if_gone = reference["fail_if_not_exists"].as_bool().unwrap_or(true);
+                if shared.refuse_references.load(Ordering::SeqCst) {
+                    return failure_response(Failure { status: 400, code: 160002, retry_after: None });
+                }
+                if gone && fail_if_gone {
+                    return failure_response(Failure { status: 400, code: 50035, retry_after: None });
+                }
+            }
             Json(message_json(&next_id(), channel, &body)).into_response()
         }
         ("POST", ["interactions", _, _, "callback"]) => StatusCode::NO_CONTENT.into_response(),
@@ -301,6 +352,24 @@ async fn serve_rest(
             (StatusCode::NOT_FOUND, Json(error)).into_response()
         }
     }
+}
+
+/// Discord's error answer: JSON with `code` and `message`, and for a 429 `retry_after` and its header.
+fn failure_response(failure: Failure) -> Response {
+    let status = StatusCode::from_u16(failure.status).unwrap();
+    let mut body = json!({"message": format!("fake failure {}", failure.status), "code": failure.code});
+    let mut response = match failure.retry_after {
+        Some(seconds) => {
+            body["retry_after"] = json!(seconds);
+            body["global"] = json!(false);
+            let mut response = (status, Json(body)).into_response();
+            response.headers_mut().insert("retry-after", seconds.to_string().parse().unwrap());
+            response
+        }
+        None => (status, Json(body)).into_response(),
+    };
+    response.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    response
 }
 
 /// The message Discord would return for a message the bot created.
@@ -323,6 +392,13 @@ pub fn message_create(id: &str, channel: &str, author: &str, content: &str) -> V
         "tts": false, "mention_everyone": false, "mentions": [], "mention_roles": [], "attachments": [],
         "embeds": [], "pinned": false, "type": 0
     })
+}
+
+/// A MESSAGE_UPDATE payload: the message with new text, as Discord sends after an edit.
+pub fn message_update(id: &str, channel: &str, author: &str, content: &str) -> Value {
+    let mut message = message_create(id, channel, author, content);
+    message["edited_timestamp"] = json!("2026-11-27T10:01:00.000000+00:00");
+    message
 }
 
 /// A slash-command INTERACTION_CREATE payload. `kind` 2 is a command, 4 autocomplete.

@@ -170,14 +170,34 @@ impl Synapse {
 
     /// Registers a user; returns the full user id and the access token of the device registration made.
     pub async fn register_with_token(&self, name: &str, password: &str) -> (String, String) {
+        self.register_as(name, password, false).await
+    }
+
+    /// Limits how fast `user` may send messages, through the admin API (the test config lifts every limit).
+    pub async fn limit_messages(&self, user: &str, per_second: f64, burst: u32) {
+        static ADMINS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let admin = format!("admin{}", ADMINS.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let (_, admin_token) = self.register_as(&admin, "admin", true).await;
+        let response = reqwest::Client::new()
+            .post(format!("{}/_synapse/admin/v1/users/{user}/override_ratelimit", self.url))
+            .bearer_auth(admin_token)
+            .json(&json!({"messages_per_second": per_second, "burst_count": burst}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "override_ratelimit: {}", response.text().await.unwrap());
+    }
+
+    async fn register_as(&self, name: &str, password: &str, admin: bool) -> (String, String) {
         let http = reqwest::Client::new();
         let endpoint = format!("{}/_synapse/admin/v1/register", self.url);
         let nonce: Value = http.get(&endpoint).send().await.unwrap().json().await.unwrap();
         let nonce = nonce["nonce"].as_str().expect("a nonce").to_owned();
         let mut mac = Hmac::<Sha1>::new_from_slice(SHARED_SECRET.as_bytes()).unwrap();
-        mac.update(format!("{nonce}\0{name}\0{password}\0notadmin").as_bytes());
+        let role = if admin { "admin" } else { "notadmin" };
+        mac.update(format!("{nonce}\0{name}\0{password}\0{role}").as_bytes());
         let mac: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-        let body = json!({"nonce": nonce, "username": name, "password": password, "admin": false, "mac": mac});
+        let body = json!({"nonce": nonce, "username": name, "password": password, "admin": admin, "mac": mac});
         let response = http.post(&endpoint).json(&body).send().await.unwrap();
         let status = response.status();
         let registered: Value = response.json().await.unwrap();

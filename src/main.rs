@@ -100,7 +100,12 @@ const PLATFORM_LOGS: &str = "info,serenity=warn,matrix_sdk=warn,matrix_sdk_base=
 /// says otherwise; the bot's own never carry message content.
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).init();
+    // Colours only on a terminal: a journal or a log file gets plain text.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {

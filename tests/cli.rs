@@ -192,3 +192,30 @@ fn the_built_in_content_works_from_any_folder() {
     let output = bot(&["ask", "is ketamine legal?"]).current_dir(&dir).output().unwrap();
     assert!(stdout(&output).contains("Schedule III"), "{}", stderr(&output));
 }
+
+#[test]
+fn check_reports_settings_that_could_only_fail_later_with_line_and_column() {
+    let dir = scratch("check-config");
+    let config = dir.join("bot.toml");
+    std::fs::write(&config, "[discord]\nguild_id = 0\n").unwrap();
+    let output = run(&["--config", config.to_str().unwrap(), "check"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains(&format!("{}:2:12:", config.display())), "{}", stderr(&output));
+    std::fs::write(&config, "[matrix]\nhomeserver = \"https://matrix.example.org\"\ncatch_up_seconds = 60\n").unwrap();
+    let output = run(&["--config", config.to_str().unwrap(), "check"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains(&format!("{}: OK", config.display())));
+}
+
+#[test]
+fn check_refuses_a_disclaimer_that_leaves_no_room_for_the_reply() {
+    let dir = scratch("check-disclaimer");
+    let content = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("responses.toml")).unwrap();
+    let disclaimer = content.lines().find(|line| line.starts_with("disclaimer = ")).unwrap();
+    let broken = dir.join("responses.toml");
+    std::fs::write(&broken, content.replacen(disclaimer, &format!("disclaimer = \"{}\"", "x".repeat(1998)), 1))
+        .unwrap();
+    let output = run(&["check", broken.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("the disclaimer has 1998 characters"), "{}", stderr(&output));
+}

@@ -489,6 +489,8 @@ async fn crisis_replies_are_retried_through_server_errors_and_rate_limits() {
     fake.fail_next_messages(&[server_error, rate_limited]);
     let started = std::time::Instant::now();
     fake.dispatch("MESSAGE_CREATE", message_create(&fake.next_id(), "612", "1", "I want to kill myself"));
+    wait_for_posts(&fake, "612", 1).await;
+    fake.drop_connection().await; // the retries go on across a reconnect
     let posts = wait_for_posts(&fake, "612", 3).await;
     assert!(content(&posts[2]).contains("988"));
     tokio::time::sleep(QUIET).await;

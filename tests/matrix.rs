@@ -223,6 +223,20 @@ async fn answers_in_encrypted_rooms() {
     scene.running.stop().await;
 }
 
+/// Waits until the bot has signed in and saved its session in `store`; returns the session file's path.
+async fn wait_for_sign_in(store: &Path) -> PathBuf {
+    let session = store.join("session.json");
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let text = std::fs::read_to_string(&session).unwrap_or_default();
+        if serde_json::from_str::<Value>(&text).is_ok_and(|saved| saved["access_token"].is_string()) {
+            return session;
+        }
+        assert!(std::time::Instant::now() < deadline, "the bot signs in");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The bot's devices, asked with its own saved session.
 async fn devices(synapse: &Synapse, store: &Path) -> Vec<Value> {
     let session: Value = serde_json::from_str(&std::fs::read_to_string(store.join("session.json")).unwrap()).unwrap();
@@ -309,12 +323,7 @@ async fn a_second_process_with_the_same_store_refuses_to_start() {
     let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
     let store = scratch(&unique("twice"));
     let running = Running::start(settings(synapse, &bot_user, &store));
-    let session = store.join("session.json");
-    let deadline = std::time::Instant::now() + WAIT;
-    while !session.exists() {
-        assert!(std::time::Instant::now() < deadline, "the first copy signs in");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_sign_in(&store).await;
     let output = matrix_bot(synapse, &bot_user, PASSWORD, &store).output();
     let output = tokio::time::timeout(WAIT, output).await.expect("exits by itself").unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -330,12 +339,7 @@ async fn the_store_is_private_and_its_crypto_store_encrypted() {
     let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
     let store = scratch(&unique("private")).join("store");
     let running = Running::start(settings(synapse, &bot_user, &store));
-    let session = store.join("session.json");
-    let deadline = std::time::Instant::now() + WAIT;
-    while !session.exists() {
-        assert!(std::time::Instant::now() < deadline, "signs in");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let session = wait_for_sign_in(&store).await;
     running.stop().await;
     let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&store), 0o700);
@@ -358,12 +362,7 @@ async fn sign_in_errors_that_cannot_heal_end_the_process() {
     let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
     let store = scratch(&unique("revoked"));
     let running = Running::start(settings(synapse, &bot_user, &store));
-    let session = store.join("session.json");
-    let deadline = std::time::Instant::now() + WAIT;
-    while !session.exists() {
-        assert!(std::time::Instant::now() < deadline, "signs in");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let session = wait_for_sign_in(&store).await;
     running.stop().await;
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&session).unwrap()).unwrap();
     let devices_before = devices(synapse, &store).await.len();
@@ -400,8 +399,8 @@ async fn a_rate_limited_room_delays_nobody_else_and_crisis_replies_go_first() {
     let scene = scene(synapse, false).await;
     let other = scene.member.create_room(false, &[&scene.bot_user]).await;
     assert!(scene.member.wait_for_membership(&other, &scene.bot_user, WAIT).await);
-    // The bot may send one message every four seconds, after a burst of one.
-    synapse.limit_messages(&scene.bot_user, 0.25, 1).await;
+    // The bot may send one message a second, after a burst of one.
+    synapse.limit_messages(&scene.bot_user, 1, 1).await;
     let commands = ["!ketamine-risks", "!ketamine-legal", "!ketamine-dosing", "!ketamine-bladder"];
     let mut asked = Vec::new();
     for command in commands {

@@ -174,7 +174,7 @@ impl Synapse {
     }
 
     /// Limits how fast `user` may send messages, through the admin API (the test config lifts every limit).
-    pub async fn limit_messages(&self, user: &str, per_second: f64, burst: u32) {
+    pub async fn limit_messages(&self, user: &str, per_second: u32, burst: u32) {
         static ADMINS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let admin = format!("admin{}", ADMINS.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
         let (_, admin_token) = self.register_as(&admin, "admin", true).await;

@@ -19,7 +19,6 @@ use tokio::sync::Notify;
 pub struct Received {
     pub sender: String,
     /// When it arrived.
-    #[allow(dead_code, reason = "the latency example reads it; the tests do not")]
     pub at: std::time::Instant,
     /// The event as JSON (decrypted, in encrypted rooms).
     pub event: Value,

@@ -425,12 +425,24 @@ async fn a_rate_limited_room_delays_nobody_else_and_crisis_replies_go_first() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn commands_have_a_per_member_cooldown() {
+async fn commands_have_a_per_member_cooldown_and_spam_delays_no_crisis_reply() {
     let synapse = shared_synapse();
     let scene = scene(synapse, false).await;
+    let other = scene.member.create_room(false, &[&scene.bot_user]).await;
+    assert!(scene.member.wait_for_membership(&other, &scene.bot_user, WAIT).await);
     assert!(ask(&scene, "!ketamine-risks").await.body().contains("Potential Risks:"));
-    let again = scene.member.say(&scene.room, "!ketamine-risks").await;
-    expect_silence(&scene.member, &again).await;
+    let mut spam = Vec::new();
+    for _ in 0..3 {
+        spam.push(scene.member.say(&scene.room, "!ketamine-risks").await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let sent = std::time::Instant::now();
+    let crisis = scene.member.say(&other, "I want to kill myself").await;
+    let reply = scene.member.reply_to(&crisis, WAIT).await;
+    assert!(reply.at - sent < Duration::from_secs(1), "the crisis reply took {:?}", reply.at - sent);
+    for event in &spam {
+        expect_silence(&scene.member, event).await;
+    }
     scene.running.stop().await;
 }
 

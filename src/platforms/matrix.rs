@@ -67,10 +67,10 @@ const QUEUED_PER_ROOM: usize = 16;
 #[derive(Debug, thiserror::Error)]
 pub enum MatrixError {
     #[error(
-        "the homeserver refused the bot's credentials ({0}); check MATRIX_USER and MATRIX_PASSWORD or \
+        "the homeserver refused the bot's credentials; check MATRIX_USER and MATRIX_PASSWORD or \
          MATRIX_ACCESS_TOKEN (a revoked token or a deactivated account cannot sign in again)"
     )]
-    BadCredentials(String),
+    BadCredentials(#[source] matrix_sdk::Error),
     #[error("the session store {path}: {problem}")]
     Store { path: PathBuf, problem: String },
     #[error("the session store {path}")]
@@ -376,7 +376,7 @@ async fn sync_forever(
                 }
                 token = Some(response.next_batch);
             }
-            Err(error) if is_credential_error(&error) => return Err(MatrixError::BadCredentials(error.to_string())),
+            Err(error) if is_credential_error(&error) => return Err(MatrixError::BadCredentials(error)),
             Err(error) => {
                 tracing::warn!(%error, attempt = failures, "sync failed; retrying");
                 tokio::time::sleep(backoff(failures)).await;
@@ -403,7 +403,7 @@ async fn sign_in(client: &Client, settings: &MatrixSettings) -> Result<MatrixSes
                 match login.initial_device_display_name(DEVICE_NAME).send().await {
                     Ok(_) => break,
                     Err(error) if is_credential_error(&error) => {
-                        return Err(MatrixError::BadCredentials(error.to_string()));
+                        return Err(MatrixError::BadCredentials(error));
                     }
                     Err(error) if matches!(send_failure(&error), SendFailure::Transient { .. }) => {
                         tracing::warn!(%error, attempt, "cannot sign in yet; retrying");
@@ -441,7 +441,7 @@ async fn session_for_token(homeserver: &str, token: &str) -> Result<MatrixSessio
     probe.restore_session(placeholder).await.map_err(MatrixError::Client)?;
     let whoami = probe.whoami().await.map_err(|error| {
         if is_credential_kind(error.client_api_error_kind()) {
-            MatrixError::BadCredentials(error.to_string())
+            MatrixError::BadCredentials(error.into())
         } else {
             MatrixError::Client(error.into())
         }

@@ -520,11 +520,13 @@ async fn faq_replies_are_retried_once_and_a_failure_keeps_no_cooldown() {
 async fn a_crisis_reply_refused_outright_does_not_silence_the_next_one() {
     let (fake, running) = ready_bot(Some(500)).await;
     fake.fail_next_messages(&[Failure { status: 403, code: 50013, retry_after: None }]);
+    let given_up_before = ketamine_info_bot::delivery::given_up();
     let id = fake.next_id();
     fake.dispatch("MESSAGE_CREATE", message_create(&id, "614", "1", "I want to kill myself"));
     fake.wait_for(WAIT, |r| is_reply_to(r, &id)).await;
     tokio::time::sleep(QUIET).await;
     assert_eq!(message_posts(&fake, "614").len(), 1, "a refusal is not retried");
+    assert!(ketamine_info_bot::delivery::given_up() > given_up_before, "the reply given up is counted");
     let reply = say(&fake, "614", "1", "I want to kill myself").await;
     assert!(content(&reply).contains("988"), "the failed reply used up no cooldown");
     stop_and_check(&fake, running).await;
@@ -608,6 +610,7 @@ async fn no_message_text_in_the_logs_even_at_trace() {
         .env("RUST_LOG", "ketamine_info_bot=trace");
     let child = command.spawn().unwrap();
     fake.wait_until_ready().await;
+    fake.fail_next_messages(&[Failure { status: 403, code: 50013, retry_after: None }]);
     let said = [
         "is ketamine legal where I live",
         "I want to kill myself tonight",
@@ -625,6 +628,7 @@ async fn no_message_text_in_the_logs_even_at_trace() {
     let (status, stderr) = terminate(child, WAIT).await;
     assert!(status.success());
     assert!(stderr.contains("chat reply"), "the decisions are logged: {stderr}");
+    assert!(stderr.contains("ERROR") && stderr.contains("gave up a reply"), "a reply given up is an error: {stderr}");
     for text in said.iter().chain(&["rough day", "end my life"]) {
         assert!(!stderr.contains(text), "{text:?} in the logs:\n{stderr}");
     }

@@ -391,6 +391,13 @@ async fn sign_in_errors_that_cannot_heal_end_the_process() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success() && stderr.contains("refused the bot's credentials"), "{stderr}");
     assert!(!stderr.contains(saved["access_token"].as_str().unwrap()), "the token is never printed");
+
+    // A deactivated account: signing in with the password on a fresh store ends the same way.
+    synapse.deactivate(&bot_user).await;
+    let output = matrix_bot(synapse, &bot_user, PASSWORD, &scratch(&unique("deactivated"))).output();
+    let output = tokio::time::timeout(WAIT, output).await.expect("exits by itself, no retry loop").unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("refused the bot's credentials"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -175,9 +175,7 @@ impl Synapse {
 
     /// Limits how fast `user` may send messages, through the admin API (the test config lifts every limit).
     pub async fn limit_messages(&self, user: &str, per_second: u32, burst: u32) {
-        static ADMINS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let admin = format!("admin{}", ADMINS.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
-        let (_, admin_token) = self.register_as(&admin, "admin", true).await;
+        let admin_token = self.admin_token().await;
         let response = reqwest::Client::new()
             .post(format!("{}/_synapse/admin/v1/users/{user}/override_ratelimit", self.url))
             .bearer_auth(admin_token)
@@ -186,6 +184,25 @@ impl Synapse {
             .await
             .unwrap();
         assert!(response.status().is_success(), "override_ratelimit: {}", response.text().await.unwrap());
+    }
+
+    /// Deactivates `user` through the admin API, as a homeserver admin would.
+    pub async fn deactivate(&self, user: &str) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/_synapse/admin/v1/deactivate/{user}", self.url))
+            .bearer_auth(self.admin_token().await)
+            .json(&json!({"erase": false}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "deactivate: {}", response.text().await.unwrap());
+    }
+
+    /// The access token of a new admin account.
+    async fn admin_token(&self) -> String {
+        static ADMINS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let admin = format!("admin{}", ADMINS.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        self.register_as(&admin, "admin", true).await.1
     }
 
     async fn register_as(&self, name: &str, password: &str, admin: bool) -> (String, String) {

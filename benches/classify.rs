@@ -31,7 +31,7 @@ fn corpus() -> Vec<String> {
 fn throughput(c: &mut Criterion) {
     let bot = Bot::new(Catalog::built_in());
     let naive = naive::Naive::new();
-    let audience = Audience { locale: Some("en-US"), command_prefix: "/" };
+    let audience = Audience { locale: Some("en-US"), command_prefix: "/", server: None };
     let (chat, long): (Vec<String>, Vec<String>) = corpus().into_iter().partition(|t| t.chars().count() <= SHORT);
     let long_bytes: usize = long.iter().map(String::len).sum();
     let mut huge = long.join(" ");

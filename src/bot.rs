@@ -1,17 +1,21 @@
 //! The bot as a pure function: an incoming chat message or command, and who it is for, to an optional [`Reply`].
 
 use crate::content::{Catalog, Topic};
+use crate::moderation::{without_allowed, ServerSettings};
 use crate::normalize::normalize;
 use crate::reply::{Composer, Reply};
 use crate::safety::{Assessment, CrisisLevel, Detector};
 
-/// Who a reply is for: the member's locale picks crisis lines; the prefix is how the platform writes commands.
+/// Who a reply is for: the member's locale picks crisis lines; the prefix is how the platform writes commands;
+/// the server's moderator settings add its region, local lines and allowed phrases.
 #[derive(Debug, Clone, Copy)]
 pub struct Audience<'a> {
     /// A BCP 47 locale such as `en-GB` (Discord sends one with every interaction).
     pub locale: Option<&'a str>,
     /// `/` on Discord, `!` on Matrix.
     pub command_prefix: &'a str,
+    /// The settings of the server (or room) the message is in; `None` in DMs and the console.
+    pub server: Option<&'a ServerSettings>,
 }
 
 /// Something a member sent.
@@ -50,6 +54,10 @@ impl Bot {
         &self.catalog
     }
 
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+
     /// Reads a line as a platform delivers it: one of the bot's commands when it starts with one of `prefixes`
     /// followed by a command's name (`!ketamine-risks`, `!crisis-resources united kingdom`); anything else is
     /// chat, whatever it starts with (`!!! I want to die`, `/help me`), so the crisis detector sees it.
@@ -84,7 +92,10 @@ impl Bot {
     /// Classifies a chat message and composes the reply.
     pub fn chat(&self, text: &str, audience: Audience<'_>) -> ChatOutcome<'_> {
         let normalized = normalize(text);
-        let assessment = self.detector.assess(&normalized);
+        let assessment = match audience.server.filter(|server| !server.allowed_phrases.is_empty()) {
+            Some(server) => self.detector.assess(&without_allowed(&normalized, &server.allowed_phrases)),
+            None => self.detector.assess(&normalized),
+        };
         let topics: Vec<&Topic> =
             self.catalog.matcher.topics(&normalized).into_iter().map(|index| &self.catalog.topics[index]).collect();
         let composer = self.composer(None, audience);
@@ -135,9 +146,11 @@ impl Bot {
         self.catalog.topics.iter().filter(matches).take(limit).collect()
     }
 
-    fn composer(&self, region: Option<&str>, audience: Audience<'_>) -> Composer<'_> {
-        let regions = self.catalog.crisis.regions_for(region, audience.locale);
-        Composer { catalog: &self.catalog, regions }
+    fn composer<'a>(&'a self, region: Option<&str>, audience: Audience<'a>) -> Composer<'a> {
+        let server = audience.server;
+        let regions =
+            self.catalog.crisis.regions_for(region, audience.locale, server.and_then(|s| s.region.as_deref()));
+        Composer { catalog: &self.catalog, regions, local_lines: server.map_or(&[], |s| s.local_lines.as_slice()) }
     }
 }
 
@@ -154,7 +167,7 @@ mod tests {
         &BOT
     }
 
-    const US: Audience<'static> = Audience { locale: Some("en-US"), command_prefix: "/" };
+    const US: Audience<'static> = Audience { locale: Some("en-US"), command_prefix: "/", server: None };
 
     fn chat(bot: &Bot, text: &str, audience: Audience<'_>) -> Option<String> {
         bot.respond(Incoming::Chat(text), audience).map(|reply| reply.to_plain_text())
@@ -356,7 +369,7 @@ mod tests {
         #[test]
         fn every_reply_ends_with_the_disclaimer_and_pings_nobody(text in message(), locale in "[a-z]{2}(-[A-Z]{2})?") {
             let bot = bot();
-            let audience = Audience { locale: Some(&locale), command_prefix: "/" };
+            let audience = Audience { locale: Some(&locale), command_prefix: "/", server: None };
             let replies = [
                 bot.respond(Incoming::Chat(&text), audience),
                 bot.respond(Incoming::Command { name: "ketamine", argument: Some(&text) }, audience),

@@ -29,7 +29,7 @@ const MAX_COMMAND_CHARS: usize = 32;
 const MAX_DESCRIPTION_CHARS: usize = 100;
 
 /// Text that notifies people on some platform: mass mentions and Discord's raw mention syntax.
-const PINGS: &[&str] = &["@everyone", "@here", "@room", "<@", "<#", "<!"];
+pub(crate) const PINGS: &[&str] = &["@everyone", "@here", "@room", "<@", "<#", "<!"];
 
 /// Validated content: the disclaimer, the topics, the crisis texts and the chat matcher.
 #[derive(Debug)]
@@ -97,20 +97,22 @@ pub struct Region {
 
 impl CrisisContent {
     /// The regions whose lines to show: the region named by `requested` (an id, country code or name, as typed
-    /// after `/crisis-resources`), else the one of `locale`'s country, else the fallback regions.
-    pub fn regions_for(&self, requested: Option<&str>, locale: Option<&str>) -> Vec<&Region> {
-        let by_request = requested.map(str::trim).filter(|r| !r.is_empty()).and_then(|requested| {
+    /// after `/crisis-resources`), else the one of `locale`'s country, else the server's region (its moderators'
+    /// choice), else the fallback regions.
+    pub fn regions_for(&self, requested: Option<&str>, locale: Option<&str>, server: Option<&str>) -> Vec<&Region> {
+        let named = |name: Option<&str>| {
+            let name = name.map(str::trim).filter(|name| !name.is_empty())?;
             self.regions.iter().find(|region| {
-                region.id.eq_ignore_ascii_case(requested)
-                    || region.name.eq_ignore_ascii_case(requested)
-                    || region.countries.iter().any(|c| c.eq_ignore_ascii_case(requested))
+                region.id.eq_ignore_ascii_case(name)
+                    || region.name.eq_ignore_ascii_case(name)
+                    || region.countries.iter().any(|c| c.eq_ignore_ascii_case(name))
             })
-        });
+        };
         let by_locale = || {
             let country = locale.and_then(country_of_locale)?;
             self.regions.iter().find(|region| region.countries.iter().any(|c| c.eq_ignore_ascii_case(country)))
         };
-        match by_request.or_else(by_locale) {
+        match named(requested).or_else(by_locale).or_else(|| named(server)) {
             Some(region) => vec![region],
             None => self.fallback.iter().map(|&index| &self.regions[index]).collect(),
         }
@@ -573,7 +575,7 @@ mod tests {
     fn regions_follow_the_request_then_the_locale_then_the_fallback() {
         let catalog = catalog();
         let ids = |request: Option<&str>, locale: Option<&str>| -> Vec<String> {
-            catalog.crisis.regions_for(request, locale).iter().map(|r| r.id.clone()).collect()
+            catalog.crisis.regions_for(request, locale, None).iter().map(|r| r.id.clone()).collect()
         };
         assert_eq!(ids(None, Some("en-US")), ["us"]);
         assert_eq!(ids(None, Some("en-GB")), ["gb"]);

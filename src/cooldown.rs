@@ -263,7 +263,7 @@ mod tests {
     use crate::{Audience, Bot, Catalog, ReplyKind};
 
     const MINUTE: Duration = Duration::from_secs(60);
-    const AUDIENCE: Audience<'static> = Audience { locale: None, command_prefix: "/" };
+    const AUDIENCE: Audience<'static> = Audience { locale: None, command_prefix: "/", server: None };
 
     fn bot() -> &'static Bot {
         static BOT: std::sync::LazyLock<Bot> = std::sync::LazyLock::new(|| Bot::new(Catalog::built_in()));

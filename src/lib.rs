@@ -11,6 +11,8 @@
 //! - [`matching`]: chat message -> topics, by the keywords in the content.
 //! - [`reply`]: [`Reply`] (crisis block, snippet, disclaimer) and the [`Render`] trait adapters implement.
 //! - [`bot`]: [`Bot::respond`], the pure function from an incoming message or command to a reply.
+//! - [`moderation`]: moderators' settings per server and the pure decisions that follow (where to reply, when
+//!   to alert staff, opt-outs).
 //! - [`cooldown`]: which chat replies go out: cooldowns, escalation, edits (pure; the clock is passed in).
 //! - [`delivery`]: how long a failed send is retried, by how urgent the reply is.
 //!
@@ -19,7 +21,7 @@
 //!
 //! let catalog = Catalog::built_in();
 //! let bot = Bot::new(catalog);
-//! let audience = Audience { locale: Some("en-GB"), command_prefix: "/" };
+//! let audience = Audience { locale: Some("en-GB"), command_prefix: "/", server: None };
 //!
 //! let reply = bot.respond(Incoming::Chat("is ketamine legal?"), audience).expect("a question gets an answer");
 //! assert!(reply.to_plain_text().ends_with(&bot.catalog().disclaimer));
@@ -30,6 +32,7 @@
 //!
 //! At the edges:
 //! - [`config`]: operator settings from a file and the environment; secrets that never print.
+//! - [`state`]: what is kept between restarts (settings, opt-outs, alerts, counts), in SQLite; never message text.
 //! - [`platforms`]: the adapters, which only translate: console, Discord (`discord` feature) and Matrix
 //!   (`matrix` feature).
 //!
@@ -41,11 +44,13 @@ pub mod content;
 pub mod cooldown;
 pub mod delivery;
 pub mod matching;
+pub mod moderation;
 pub mod normalize;
 pub mod phrase;
 pub mod platforms;
 pub mod reply;
 pub mod safety;
+pub mod state;
 
 pub use bot::{Audience, Bot, ChatOutcome, Incoming};
 pub use content::{Catalog, ContentError, ContentErrors};

@@ -156,7 +156,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn audience(locale: Option<&str>) -> Audience<'_> {
-    Audience { locale, command_prefix: "/" }
+    Audience { locale, command_prefix: "/", server: None }
 }
 
 /// Loads `path`, or `./responses.toml`, or the built-in copy when neither is given nor present.

@@ -124,6 +124,8 @@ impl Render for PlainText {
 pub(crate) struct Composer<'a> {
     pub catalog: &'a Catalog,
     pub regions: Vec<&'a Region>,
+    /// A server's own resources, shown after the regional lines.
+    pub local_lines: &'a [String],
 }
 
 impl Composer<'_> {
@@ -223,7 +225,8 @@ impl Composer<'_> {
                 .iter()
                 .map(move |line| if several { format!("{} - {line}", region.name) } else { line.clone() })
         });
-        lines.chain(std::iter::once(self.catalog.crisis.directory.clone())).collect()
+        let local = self.local_lines.iter().cloned();
+        lines.chain(local).chain(std::iter::once(self.catalog.crisis.directory.clone())).collect()
     }
 }
 
@@ -241,10 +244,12 @@ fn snippet(topic: &Topic, sections: &mut Vec<Section>) {
 /// The length in characters of the longest reply `topic` can be part of: after a crisis block, for the region
 /// with the most text.
 pub(crate) fn longest_reply_chars(catalog: &Catalog, topic: &Topic) -> usize {
-    let fallback = catalog.crisis.regions_for(None, None);
+    let fallback = catalog.crisis.regions_for(None, None, None);
     let region_sets = catalog.crisis.regions.iter().map(|region| vec![region]).chain(std::iter::once(fallback));
     region_sets
-        .filter_map(|regions| Composer { catalog, regions }.chat(CrisisLevel::ThirdParty, Some(topic)))
+        .filter_map(|regions| {
+            Composer { catalog, regions, local_lines: &[] }.chat(CrisisLevel::ThirdParty, Some(topic))
+        })
         .map(|reply| reply.to_plain_text().chars().count())
         .max()
         .unwrap_or(0)

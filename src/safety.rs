@@ -172,6 +172,9 @@ struct Settings {
 #[derive(Debug)]
 pub struct Detector {
     rules: Vec<Rule>,
+    /// The examples of the `self` rules that stand without support (strong and ambiguous): what a server's
+    /// allowed phrase must never silence.
+    first_person_examples: Vec<String>,
     exceptions: Vec<Exception>,
     /// Distress families, by id.
     distress: Vec<String>,
@@ -240,6 +243,11 @@ impl Detector {
     /// How many rules, exceptions and distress families the detector has.
     pub fn counts(&self) -> (usize, usize, usize) {
         (self.rules.len(), self.exceptions.len(), self.distress.len())
+    }
+
+    /// The examples of the `self` rules that stand on their own ("I want to die", "I'm going to end it tonight").
+    pub fn first_person_examples(&self) -> &[String] {
+        &self.first_person_examples
     }
 
     /// Assesses normalised text (see [`crate::normalize::normalize`]).

@@ -19,7 +19,7 @@ pub fn run(
     mut output: impl Write,
     interactive: bool,
 ) -> io::Result<()> {
-    let audience = Audience { locale, command_prefix: "/" };
+    let audience = Audience { locale, command_prefix: "/", server: None };
     if interactive {
         let help = &bot.catalog().help.command;
         writeln!(output, "ketamine-info-bot console: write as a member would. /{help} lists topics; Ctrl-D quits.")?;

@@ -287,7 +287,7 @@ impl Handler {
             return;
         }
         let locale = written.guild.and_then(|g| self.guild_locales.read().expect("not poisoned").get(&g).cloned());
-        let audience = Audience { locale: locale.as_deref(), command_prefix: "/" };
+        let audience = Audience { locale: locale.as_deref(), command_prefix: "/", server: None };
         let (channel, message) = (written.channel, written.message);
         let place = Place { channel: channel.to_string(), person: author.id.to_string(), message: message.to_string() };
         let admitted = admit_chat(&self.bot, &self.cooldowns, written.text, audience, &place, edit);
@@ -337,7 +337,7 @@ impl Handler {
                 _ => {}
             }
         }
-        let audience = Audience { locale: Some(&command.locale), command_prefix: "/" };
+        let audience = Audience { locale: Some(&command.locale), command_prefix: "/", server: None };
         let name = command.data.name.as_str();
         let reply = self.bot.command(name, argument, audience);
         tracing::info!(interaction = %command.id, command = name, private, "command reply");

@@ -568,7 +568,7 @@ impl Handler {
         let MessageType::Text(text) = msgtype else { return };
         // A reply quotes the message it answers; only the new text is the member's.
         let body = remove_plain_reply_fallback(&text.body);
-        let audience = Audience { locale: self.locale.as_deref(), command_prefix: "!" };
+        let audience = Audience { locale: self.locale.as_deref(), command_prefix: "!", server: None };
         let place = Place {
             channel: room.room_id().to_string(),
             person: event.sender.to_string(),

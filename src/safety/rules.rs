@@ -185,11 +185,15 @@ impl Builder<'_> {
         let mut ids = HashSet::new();
         let mut entries = Vec::new();
         let mut rules = Vec::with_capacity(raw.rule.len());
+        let mut first_person_examples = Vec::new();
         for raw_rule in raw.rule {
             if *raw_rule.level.get_ref() == CrisisLevel::None {
                 self.checker.error(raw_rule.level.span(), "a rule's level must be mention, third_party or self");
             }
             let index = rules.len();
+            if *raw_rule.level.get_ref() == CrisisLevel::SelfRisk && raw_rule.strength != Strength::Weak {
+                first_person_examples.extend(raw_rule.examples.iter().map(|example| example.get_ref().clone()));
+            }
             let examples = raw_rule.examples.into_iter().map(|e| (e, Expectation::Fires(index)));
             let not = raw_rule.not.into_iter().map(|e| (e, Expectation::Quiet(index)));
             let entry = Entry { id: &raw_rule.id, why: &raw_rule.why, phrases: &raw_rule.phrases };
@@ -221,6 +225,7 @@ impl Builder<'_> {
         let scan = Scanner::new(entries);
         Some(Detector {
             rules,
+            first_person_examples,
             exceptions,
             distress,
             scan,

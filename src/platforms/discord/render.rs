@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn a_reply_is_one_message_ending_with_the_disclaimer() {
         let bot = bot();
-        let audience = Audience { locale: None, command_prefix: "/" };
+        let audience = Audience { locale: None, command_prefix: "/", server: None };
         let reply = bot.respond(Incoming::Chat("I want to die. what are the risks of ketamine?"), audience).unwrap();
         let messages = messages(&reply);
         assert_eq!(messages.len(), 1, "{messages:?}");

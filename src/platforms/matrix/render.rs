@@ -61,7 +61,7 @@ mod tests {
     #[test]
     fn plain_and_html_both_end_with_the_disclaimer() {
         let bot = Bot::new(Catalog::built_in());
-        let audience = Audience { locale: None, command_prefix: "!" };
+        let audience = Audience { locale: None, command_prefix: "!", server: None };
         let reply = bot.respond(Incoming::Chat("I want to die. what are the risks of ketamine?"), audience).unwrap();
         let (body, html) = body_and_html(&reply);
         assert!(body.ends_with(&bot.catalog().disclaimer));

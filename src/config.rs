@@ -58,6 +58,22 @@ pub struct ConfigFile {
     pub matrix: MatrixFile,
     #[serde(default)]
     pub cooldowns: CooldownFile,
+    #[serde(default)]
+    pub state: StateFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateFile {
+    pub path: Option<PathBuf>,
+}
+
+/// The state database's path: `--state`, else `STATE_PATH`, else the file's `[state] path`, else
+/// `./ketamine-info-bot.db`.
+pub fn state_path(file: &ConfigFile, env: &impl Environment, flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| env.get("STATE_PATH").map(PathBuf::from))
+        .or_else(|| file.state.path.clone())
+        .unwrap_or_else(|| PathBuf::from("ketamine-info-bot.db"))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,7 +83,6 @@ pub struct DiscordFile {
     pub guild_id: Option<NonZeroU64>,
     pub api_url: Option<HttpUrl>,
     pub commands_only: Option<bool>,
-    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,9 +192,12 @@ pub struct DiscordSettings {
     pub api_url: Option<HttpUrl>,
     /// Run without the Message Content intent: slash commands only, no chat replies.
     pub commands_only: bool,
-    /// Folder for the lock that keeps a second copy with the same token from starting.
-    pub state_dir: PathBuf,
+    /// The state database (moderator settings, opt-outs, alerts); the lock that keeps a second copy with the
+    /// same token from starting lies next to it.
+    pub state: PathBuf,
     pub cooldowns: CooldownSettings,
+    /// The time staff alerts and reminders go by; tests move it forward.
+    pub clock: crate::state::Clock,
 }
 
 impl DiscordSettings {
@@ -189,6 +207,7 @@ impl DiscordSettings {
         env: &impl Environment,
         api_url_flag: Option<HttpUrl>,
         commands_only_flag: bool,
+        state_flag: Option<PathBuf>,
     ) -> Result<DiscordSettings, ConfigError> {
         let token = secret(env, "DISCORD_TOKEN", file.discord.token_file.as_ref())?.ok_or(ConfigError::Missing {
             name: "DISCORD_TOKEN",
@@ -211,12 +230,9 @@ impl DiscordSettings {
             guild_id,
             api_url,
             commands_only: commands_only_flag || file.discord.commands_only.unwrap_or(false),
-            state_dir: env
-                .get("DISCORD_STATE_DIR")
-                .map(PathBuf::from)
-                .or_else(|| file.discord.state_dir.clone())
-                .unwrap_or_else(|| PathBuf::from(".")),
+            state: state_path(file, env, state_flag),
             cooldowns: CooldownSettings::resolve(&file.cooldowns, env)?,
+            clock: crate::state::Clock::default(),
         })
     }
 }
@@ -253,6 +269,8 @@ pub struct MatrixSettings {
     pub store_passphrase: Option<Secret>,
     /// After a restart, messages that arrived while the bot was down are answered if younger than this.
     pub catch_up: Duration,
+    /// The state database (moderator settings, opt-outs, alerts).
+    pub state: PathBuf,
     pub cooldowns: CooldownSettings,
 }
 
@@ -262,7 +280,11 @@ impl MatrixSettings {
 
 impl MatrixSettings {
     /// File values, overridden by the environment.
-    pub fn resolve(file: &ConfigFile, env: &impl Environment) -> Result<MatrixSettings, ConfigError> {
+    pub fn resolve(
+        file: &ConfigFile,
+        env: &impl Environment,
+        state_flag: Option<PathBuf>,
+    ) -> Result<MatrixSettings, ConfigError> {
         let matrix = &file.matrix;
         let required = |name: &'static str, from_file: &Option<String>, why: &'static str| {
             env.get(name).or_else(|| from_file.clone()).ok_or(ConfigError::Missing { name, why })
@@ -298,6 +320,7 @@ impl MatrixSettings {
             locale: env.get("MATRIX_LOCALE").or_else(|| matrix.locale.clone()),
             store_passphrase: secret(env, "MATRIX_STORE_PASSPHRASE", matrix.store_passphrase_file.as_ref())?,
             catch_up: seconds(env, "MATRIX_CATCH_UP_SECONDS", matrix.catch_up_seconds, Self::DEFAULT_CATCH_UP)?,
+            state: state_path(file, env, state_flag),
             cooldowns: CooldownSettings::resolve(&file.cooldowns, env)?,
         })
     }
@@ -388,15 +411,15 @@ mod tests {
     fn discord_settings_layer_file_environment_and_flags() {
         let file = ConfigFile::parse("bot.toml", "[discord]\nguild_id = 1\napi_url = \"http://file\"\n").unwrap();
         let env_only = env(&[("DISCORD_TOKEN", "t0ken"), ("DISCORD_GUILD_ID", "2")]);
-        let settings = DiscordSettings::resolve(&file, &env_only, None, false).unwrap();
+        let settings = DiscordSettings::resolve(&file, &env_only, None, false, None).unwrap();
         assert_eq!(settings.guild_id, NonZeroU64::new(2));
         assert_eq!(settings.api_url.as_ref().map(HttpUrl::as_str), Some("http://file"));
         assert!(!format!("{settings:?}").contains("t0ken"), "the token never prints");
         let flag = HttpUrl::parse("http://flag").unwrap();
-        let flagged = DiscordSettings::resolve(&file, &env_only, Some(flag.clone()), true).unwrap();
+        let flagged = DiscordSettings::resolve(&file, &env_only, Some(flag.clone()), true, None).unwrap();
         assert_eq!(flagged.api_url, Some(flag));
         assert!(flagged.commands_only);
-        let missing = DiscordSettings::resolve(&file, &env(&[]), None, false).unwrap_err();
+        let missing = DiscordSettings::resolve(&file, &env(&[]), None, false, None).unwrap_err();
         assert!(missing.to_string().contains("DISCORD_TOKEN"));
     }
 
@@ -405,21 +428,29 @@ mod tests {
         let text =
             "[matrix]\nhomeserver = \"http://file\"\nuser = \"@bot:file\"\nallowed_inviters = [\"@*:example.org\"]\n";
         let file = ConfigFile::parse("bot.toml", text).unwrap();
-        let settings = MatrixSettings::resolve(&file, &env(&[("MATRIX_PASSWORD", "pa55")])).unwrap();
+        let settings = MatrixSettings::resolve(&file, &env(&[("MATRIX_PASSWORD", "pa55")]), None).unwrap();
         assert_eq!((settings.homeserver.as_str(), settings.user.as_str()), ("http://file", "@bot:file"));
         assert_eq!(settings.allowed_inviters, ["@*:example.org"]);
         assert_eq!(settings.store, PathBuf::from("matrix-store"));
         assert_eq!(settings.catch_up, MatrixSettings::DEFAULT_CATCH_UP);
+        assert_eq!(settings.state, PathBuf::from("ketamine-info-bot.db"));
+        let flagged = MatrixSettings::resolve(&file, &env(&[("MATRIX_PASSWORD", "x"), ("STATE_PATH", "/e.db")]), None);
+        assert_eq!(flagged.unwrap().state, PathBuf::from("/e.db"));
+        let flag = Some(PathBuf::from("/f.db"));
+        assert_eq!(
+            MatrixSettings::resolve(&file, &env(&[("MATRIX_PASSWORD", "x")]), flag).unwrap().state,
+            PathBuf::from("/f.db")
+        );
         assert!(matches!(&settings.auth, MatrixAuth::Password(p) if p.expose() == "pa55"));
         assert!(!format!("{settings:?}").contains("pa55"), "the password never prints");
         let token =
             env(&[("MATRIX_ACCESS_TOKEN", "syt_x"), ("MATRIX_HOMESERVER", "http://env"), ("MATRIX_STORE", "/s")]);
-        let settings = MatrixSettings::resolve(&file, &token).unwrap();
+        let settings = MatrixSettings::resolve(&file, &token, None).unwrap();
         assert!(matches!(settings.auth, MatrixAuth::AccessToken(_)));
         assert_eq!((settings.homeserver.as_str(), settings.store), ("http://env", PathBuf::from("/s")));
-        assert!(MatrixSettings::resolve(&file, &env(&[])).unwrap_err().to_string().contains("MATRIX_PASSWORD"));
+        assert!(MatrixSettings::resolve(&file, &env(&[]), None).unwrap_err().to_string().contains("MATRIX_PASSWORD"));
         let bad_user = env(&[("MATRIX_USER", "bot"), ("MATRIX_PASSWORD", "x")]);
-        assert!(MatrixSettings::resolve(&file, &bad_user).is_err());
+        assert!(MatrixSettings::resolve(&file, &bad_user, None).is_err());
     }
 
     #[test]
@@ -452,10 +483,10 @@ mod tests {
         let url = ConfigFile::parse("bot.toml", "[matrix]\nhomeserver = \"matrix.org\"\n").unwrap_err().to_string();
         assert!(url.starts_with("bot.toml:2:14:") && url.contains("http"), "{url}");
         let env_zero = env(&[("DISCORD_TOKEN", "t"), ("DISCORD_GUILD_ID", "0")]);
-        let error = DiscordSettings::resolve(&ConfigFile::default(), &env_zero, None, false).unwrap_err();
+        let error = DiscordSettings::resolve(&ConfigFile::default(), &env_zero, None, false, None).unwrap_err();
         assert!(error.to_string().contains("DISCORD_GUILD_ID"), "{error}");
         let env_url = env(&[("DISCORD_TOKEN", "t"), ("DISCORD_API_URL", "localhost:3000")]);
-        assert!(DiscordSettings::resolve(&ConfigFile::default(), &env_url, None, false).is_err());
+        assert!(DiscordSettings::resolve(&ConfigFile::default(), &env_url, None, false, None).is_err());
         assert!(HttpUrl::parse("https://matrix.example.org/").is_ok() && HttpUrl::parse("https://").is_err());
     }
 }

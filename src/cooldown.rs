@@ -115,10 +115,17 @@ impl Cooldowns {
         Cooldowns { faq, crisis, last_sent: HashMap::new(), messages: HashMap::new(), message_order: VecDeque::new() }
     }
 
-    /// What to send in reply to a new chat message at `now`, if anything; its windows are taken.
-    pub fn admit_chat(&mut self, place: &Place, outcome: ChatOutcome<'_>, now: Instant) -> Option<Admitted> {
+    /// What to send in reply to a new chat message at `now`, if anything; its windows are taken. `faq` is the
+    /// server's own FAQ window, when its moderators chose one.
+    pub fn admit_chat(
+        &mut self,
+        place: &Place,
+        outcome: ChatOutcome<'_>,
+        now: Instant,
+        faq: Option<Duration>,
+    ) -> Option<Admitted> {
         self.remember(&place.message, outcome.assessment.level);
-        self.admit(place, outcome, now, true)
+        self.admit(place, outcome, now, Some(faq.unwrap_or(self.faq)))
     }
 
     /// What to send in reply to an edit of a message, if anything: only when the new text raises the message's
@@ -132,7 +139,7 @@ impl Cooldowns {
         if !raised || had_block {
             return None;
         }
-        self.admit(place, outcome, now, false)
+        self.admit(place, outcome, now, None)
     }
 
     /// Whether a member's command may be answered at `now`; when it may, its window is taken.
@@ -160,7 +167,14 @@ impl Cooldowns {
         }
     }
 
-    fn admit(&mut self, place: &Place, outcome: ChatOutcome<'_>, now: Instant, faq_allowed: bool) -> Option<Admitted> {
+    /// `faq`: the FAQ window, or `None` for no FAQ answer at all (edits).
+    fn admit(
+        &mut self,
+        place: &Place,
+        outcome: ChatOutcome<'_>,
+        now: Instant,
+        faq: Option<Duration>,
+    ) -> Option<Admitted> {
         let level = outcome.assessment.level;
         let topic_key = |reply: &Reply| match reply.kind() {
             crate::ReplyKind::Topic { id, .. } => Some(Key::Faq { channel: place.channel.clone(), topic: id.clone() }),
@@ -169,7 +183,7 @@ impl Cooldowns {
         let reply = outcome.reply?;
         if level == CrisisLevel::None {
             let key = topic_key(&reply)?;
-            return (!self.holds(&key, self.faq, now)).then(|| {
+            return (!self.holds(&key, faq?, now)).then(|| {
                 let ticket = self.take(vec![key], None, now);
                 Admitted { reply, admission: Admission::Fresh, ticket }
             });
@@ -188,11 +202,12 @@ impl Cooldowns {
             None
         };
         let Some(admission) = admission else {
-            let faq = outcome.faq_instead.filter(|_| faq_allowed)?;
-            let key = topic_key(&faq)?;
-            return (!self.holds(&key, self.faq, now)).then(|| {
+            let window = faq?;
+            let instead = outcome.faq_instead?;
+            let key = topic_key(&instead)?;
+            return (!self.holds(&key, window, now)).then(|| {
                 let ticket = self.take(vec![key], None, now);
-                Admitted { reply: faq, admission: Admission::FaqInstead, ticket }
+                Admitted { reply: instead, admission: Admission::FaqInstead, ticket }
             });
         };
         let mut keys = vec![crisis_key(level)];
@@ -279,7 +294,7 @@ mod tests {
     /// The kind of reply admitted for a new message, or `None`.
     fn chat(cooldowns: &mut Cooldowns, place: &Place, text: &str, now: Instant) -> Option<ReplyKind> {
         let outcome = bot().chat(text, AUDIENCE);
-        cooldowns.admit_chat(place, outcome, now).map(|admitted| admitted.reply.kind().clone())
+        cooldowns.admit_chat(place, outcome, now, None).map(|admitted| admitted.reply.kind().clone())
     }
 
     fn cooldowns() -> Cooldowns {
@@ -363,13 +378,13 @@ mod tests {
         let start = Instant::now();
         let here = || place("general", "ann");
         let question = "my friend is suicidal, is ketamine legal?";
-        let first = cooldowns.admit_chat(&here(), bot().chat(question, AUDIENCE), start).unwrap();
+        let first = cooldowns.admit_chat(&here(), bot().chat(question, AUDIENCE), start, None).unwrap();
         assert_eq!(
             first.reply.kind(),
             &ReplyKind::Topic { id: "legal-status".into(), crisis: CrisisLevel::ThirdParty }
         );
         let other_topic = "my friend is suicidal, does ketamine hurt the bladder?";
-        let second = cooldowns.admit_chat(&here(), bot().chat(other_topic, AUDIENCE), start + MINUTE).unwrap();
+        let second = cooldowns.admit_chat(&here(), bot().chat(other_topic, AUDIENCE), start + MINUTE, None).unwrap();
         assert_eq!(second.admission, Admission::FaqInstead);
         assert_eq!(second.reply.kind(), &ReplyKind::Topic { id: "bladder-problems".into(), crisis: CrisisLevel::None });
         assert!(!second.reply.to_plain_text().contains("988"), "no second crisis block");
@@ -385,13 +400,13 @@ mod tests {
         let mut cooldowns = cooldowns();
         let start = Instant::now();
         let here = || place("general", "ann");
-        let failed = cooldowns.admit_chat(&here(), bot().chat("I want to die", AUDIENCE), start).unwrap();
+        let failed = cooldowns.admit_chat(&here(), bot().chat("I want to die", AUDIENCE), start, None).unwrap();
         cooldowns.release(failed.ticket);
         let retried = chat(&mut cooldowns, &here(), "I want to die", start + MINUTE);
         assert_eq!(retried, Some(ReplyKind::Crisis(CrisisLevel::SelfRisk)), "the failure silenced nothing");
         assert_eq!(chat(&mut cooldowns, &here(), "I want to die", start + 2 * MINUTE), None, "the success holds");
 
-        let faq = cooldowns.admit_chat(&here(), bot().chat("is ketamine legal?", AUDIENCE), start).unwrap();
+        let faq = cooldowns.admit_chat(&here(), bot().chat("is ketamine legal?", AUDIENCE), start, None).unwrap();
         let later = chat(&mut cooldowns, &place("general", "bob"), "is ketamine legal?", start + MINUTE);
         assert!(later.is_none());
         cooldowns.release(faq.ticket);
@@ -402,7 +417,8 @@ mod tests {
     fn releasing_an_old_ticket_keeps_a_newer_reply() {
         let mut cooldowns = cooldowns();
         let start = Instant::now();
-        let old = cooldowns.admit_chat(&place("general", "ann"), bot().chat("I want to die", AUDIENCE), start).unwrap();
+        let old =
+            cooldowns.admit_chat(&place("general", "ann"), bot().chat("I want to die", AUDIENCE), start, None).unwrap();
         let renewed = start + 31 * MINUTE;
         assert!(chat(&mut cooldowns, &place("general", "ann"), "I want to die", renewed).is_some());
         cooldowns.release(old.ticket);

@@ -27,6 +27,10 @@ struct Cli {
     /// Operator settings file (TOML); the environment overrides it.
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// The state database: moderator settings, opt-outs, staff alerts (default ./ketamine-info-bot.db, or
+    /// STATE_PATH). It never holds message text.
+    #[arg(long, global = true, value_name = "PATH")]
+    state: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Mode>,
 }
@@ -140,14 +144,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "discord")]
         Mode::Discord { api_url, commands_only } => {
             let file = config_file(cli.config.as_deref())?;
-            let settings =
-                ketamine_info_bot::config::DiscordSettings::resolve(&file, &env_var, api_url, commands_only)?;
+            let settings = ketamine_info_bot::config::DiscordSettings::resolve(
+                &file,
+                &env_var,
+                api_url,
+                commands_only,
+                cli.state,
+            )?;
             serve(bot, |bot| ketamine_info_bot::platforms::discord::run(bot, settings, shutdown_signal()))?;
         }
         #[cfg(feature = "matrix")]
         Mode::Matrix => {
-            let settings =
-                ketamine_info_bot::config::MatrixSettings::resolve(&config_file(cli.config.as_deref())?, &env_var)?;
+            let file = config_file(cli.config.as_deref())?;
+            let settings = ketamine_info_bot::config::MatrixSettings::resolve(&file, &env_var, cli.state)?;
             serve(bot, |bot| ketamine_info_bot::platforms::matrix::run(bot, settings, shutdown_signal()))?;
         }
         Mode::Check { .. } => unreachable!("handled before the content is loaded"),

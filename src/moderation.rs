@@ -2,7 +2,7 @@
 //! replies go, when staff are alerted, what a member who opted out gets. Adapters load [`ServerSettings`] from
 //! the [`crate::state::Store`], hand them to the core in [`crate::Audience`], and carry out the [`Plan`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,8 +34,10 @@ pub struct ServerSettings {
     pub faq_replies: bool,
     /// Channels whose FAQ replies differ from the server's.
     pub faq_channels: BTreeMap<String, bool>,
-    /// Channels where a crisis gets no public reply, only a staff alert.
-    pub alert_only_channels: BTreeSet<String>,
+    /// Public crisis replies in the whole server (otherwise staff alerts only).
+    pub crisis_replies: bool,
+    /// Channels whose crisis replies differ from the server's: `false` is alert-only.
+    pub crisis_channels: BTreeMap<String, bool>,
     pub alerts: Option<AlertTarget>,
     /// After this long without an acknowledgement, one reminder.
     pub realert_minutes: u32,
@@ -54,7 +56,8 @@ impl Default for ServerSettings {
         ServerSettings {
             faq_replies: true,
             faq_channels: BTreeMap::new(),
-            alert_only_channels: BTreeSet::new(),
+            crisis_replies: true,
+            crisis_channels: BTreeMap::new(),
             alerts: None,
             realert_minutes: DEFAULT_REALERT_MINUTES,
             region: None,
@@ -133,18 +136,18 @@ impl ServerSettings {
             Change::CrisisReplies { alert_only: true, .. } if self.alerts.is_none() => {
                 return Err(Refusal::NoStaffChannel);
             }
-            Change::CrisisReplies { alert_only, channel } => {
-                let channels = &mut next.alert_only_channels;
-                match (alert_only, channel) {
-                    (true, Some(channel)) => drop(channels.insert(channel)),
-                    (false, Some(channel)) => drop(channels.remove(&channel)),
-                    // The server as a whole: back to public everywhere; alert-only is chosen channel by channel.
-                    (_, None) => channels.clear(),
-                }
+            Change::CrisisReplies { alert_only, channel: None } => {
+                next.crisis_replies = !alert_only;
+                next.crisis_channels.clear();
+            }
+            Change::CrisisReplies { alert_only, channel: Some(channel) } => {
+                next.crisis_channels.insert(channel, !alert_only);
             }
             Change::Alerts(target) => {
                 if target.is_none() {
-                    next.alert_only_channels.clear(); // nobody would be told
+                    // Nobody would be told: every channel is public again.
+                    next.crisis_replies = true;
+                    next.crisis_channels.clear();
                 }
                 next.alerts = target;
             }
@@ -202,7 +205,7 @@ impl ServerSettings {
 
     /// Whether a crisis in `channel` gets a public reply (otherwise only a staff alert).
     pub fn crisis_public(&self, channel: &str) -> bool {
-        !self.alert_only_channels.contains(channel)
+        self.crisis_channels.get(channel).copied().unwrap_or(self.crisis_replies)
     }
 }
 
@@ -251,6 +254,60 @@ pub fn without_allowed(normalized: &str, allowed: &[String]) -> String {
         }
     }
     text
+}
+
+/// What the bot tells a member who asks what it does with their messages.
+pub const PRIVACY: &str = "What this bot reads: messages in the channels it can see, to answer questions about \
+ketamine and to notice when someone may be in crisis. What it keeps: never what anyone wrote. It keeps each \
+server's settings, the ids of members who opted out, and for 30 days staff alerts that name a channel, a message \
+link, a member and the crisis level (no text); daily counts without ids are kept for statistics. Who sees alerts: \
+the staff channel this server's moderators chose, if any, whether or not you opted out. Opting out \
+(`optout`) stops automatic replies to you everywhere; commands still answer. `forget-me` deletes your opt-out and \
+your id from stored alerts.";
+
+impl ServerSettings {
+    /// The settings as a moderator reads them, one line each; `channel` and `role` write a platform's mention
+    /// of an id (one that does not ping).
+    pub fn describe(&self, channel: impl Fn(&str) -> String, role: impl Fn(&str) -> String) -> Vec<String> {
+        let on_off = |on: bool| if on { "on" } else { "off" };
+        let mut lines = vec![format!("FAQ replies: {} in the server", on_off(self.faq_replies))];
+        lines.extend(
+            self.faq_channels.iter().map(|(id, on)| format!("FAQ replies: {} in {}", on_off(*on), channel(id))),
+        );
+        lines.push(match &self.alerts {
+            Some(AlertTarget { channel: id, role: Some(pinged) }) => {
+                format!("Staff alerts: to {}, reminders ping {}", channel(id), role(pinged))
+            }
+            Some(AlertTarget { channel: id, role: None }) => {
+                format!("Staff alerts: to {}, reminders ping nobody", channel(id))
+            }
+            None => "Staff alerts: off".to_owned(),
+        });
+        let mode = |public: bool| if public { "public" } else { "alert-only" };
+        lines.push(format!("Crisis replies: {} in the server", mode(self.crisis_replies)));
+        lines.extend(
+            self.crisis_channels
+                .iter()
+                .map(|(id, public)| format!("Crisis replies: {} in {}", mode(*public), channel(id))),
+        );
+        lines.push(format!("Reminder after: {} minutes", self.realert_minutes));
+        lines.push(format!("Region: {}", self.region.as_deref().unwrap_or("from each member's locale")));
+        lines.extend(
+            self.local_lines.iter().enumerate().map(|(index, line)| format!("Local line {}: {line}", index + 1)),
+        );
+        if !self.allowed_phrases.is_empty() {
+            lines.push(format!("Allowed phrases: {}", self.allowed_phrases.join("; ")));
+        }
+        if let Some(minutes) = self.faq_cooldown_minutes {
+            lines.push(format!("FAQ cooldown: {minutes} minutes"));
+        }
+        lines
+    }
+
+    /// Whether an unacknowledged alert created at `created_at` is due its one reminder at `now` (seconds).
+    pub fn reminder_due(&self, created_at: i64, now: i64) -> bool {
+        now - created_at >= i64::from(self.realert_minutes) * 60
+    }
 }
 
 /// What to do about a chat message, given the server's settings and the member's choice.
@@ -312,8 +369,10 @@ mod tests {
         assert_eq!(apply(&ServerSettings::default(), change.clone()), Err(Refusal::NoStaffChannel));
         let settings = apply(&staff(), change).unwrap();
         assert!(!settings.crisis_public("peer") && settings.crisis_public("general"));
-        let off = apply(&settings, Change::Alerts(None)).unwrap();
-        assert!(off.crisis_public("peer"), "without staff to tell, every channel is public again");
+        let everywhere = apply(&settings, Change::CrisisReplies { alert_only: true, channel: None }).unwrap();
+        assert!(!everywhere.crisis_public("general") && !everywhere.crisis_public("peer"));
+        let off = apply(&everywhere, Change::Alerts(None)).unwrap();
+        assert!(off.crisis_public("peer") && off.crisis_public("general"), "without staff to tell, all is public");
     }
 
     #[test]

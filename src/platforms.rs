@@ -16,8 +16,9 @@ mod shared {
 
     use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-    use crate::cooldown::{Admitted, Cooldowns, Place};
+    use crate::cooldown::{Admission, Admitted, Cooldowns, Place};
     use crate::delivery::{self, SendFailure};
+    use crate::moderation::{self, AlertFacts, ServerSettings};
     use crate::{Audience, Bot, Reply};
 
     /// How long a shutdown waits for replies already being sent.
@@ -59,25 +60,40 @@ mod shared {
         }
     }
 
-    /// What to send in reply to a chat message (or, with `edit`, to its new text), if anything, after the
-    /// cooldowns; the decision is logged by ids, never content.
-    pub fn admit_chat(
+    /// What to do about a chat message: the reply to send, if any, and the staff alert to post, if any.
+    pub struct ChatDecision {
+        pub reply: Option<Admitted>,
+        pub alert: Option<AlertFacts>,
+    }
+
+    /// Decides about a chat message (or, with `edit`, its new text) from `place`: the core's reply, the server's
+    /// settings (in `audience`) and the member's opt-out, then the cooldowns. A crisis that the cooldowns let
+    /// through alerts staff even where no public reply goes out (alert-only channels, opted-out members), so
+    /// alerts are rate-limited like replies. The decision is logged by ids, never content.
+    pub fn decide_chat(
         bot: &Bot,
         cooldowns: &Mutex<Cooldowns>,
         text: &str,
         audience: Audience<'_>,
         place: &Place,
         edit: bool,
-    ) -> Option<Admitted> {
+        opted_out: bool,
+    ) -> ChatDecision {
         let outcome = bot.chat(text, audience);
         let (level, rule, category) = (outcome.assessment.level, outcome.assessment.rule, outcome.assessment.category);
         let topic = outcome.topics.first().map(|topic| topic.id.clone());
+        let default = ServerSettings::default();
+        let settings = audience.server.unwrap_or(&default);
+        let plan = moderation::plan(settings, &place.channel, opted_out, &outcome);
+        let faq_window = settings.faq_cooldown_minutes.map(|minutes| Duration::from_secs(u64::from(minutes) * 60));
         let mut cooldowns = cooldowns.lock().expect("not poisoned");
         let admitted = if edit {
             cooldowns.admit_edit(place, outcome, Instant::now())
         } else {
-            cooldowns.admit_chat(place, outcome, Instant::now())
+            cooldowns.admit_chat(place, outcome, Instant::now(), faq_window)
         };
+        let crisis_admitted = admitted.as_ref().is_some_and(|admitted| admitted.admission != Admission::FaqInstead);
+        let alert = plan.alert.filter(|_| crisis_admitted);
         tracing::info!(
             channel = place.channel,
             person = place.person,
@@ -88,9 +104,20 @@ mod shared {
             category = category.map_or("-", |category| category.as_str()),
             topic = topic.as_deref().unwrap_or("-"),
             admitted = admitted.as_ref().map_or("no", |admitted| admitted.admission.as_str()),
+            public = plan.reply,
+            alert = alert.is_some(),
             "chat reply"
         );
-        admitted
+        let reply = match admitted {
+            Some(admitted) if plan.reply => Some(admitted),
+            // Not sent: the window stays taken only to pace the staff alert.
+            Some(admitted) if alert.is_none() => {
+                cooldowns.release(admitted.ticket);
+                None
+            }
+            _ => None,
+        };
+        ChatDecision { reply, alert }
     }
 
     /// The retries of one reply, as [`delivery`] says: call [`Retry::again`] after each failed attempt.
@@ -104,6 +131,11 @@ mod shared {
     impl<'a> Retry<'a> {
         pub fn new(reply: &Reply, place: &'a Place) -> Retry<'a> {
             Retry { urgent: reply.is_urgent(), place, started: Instant::now(), failures: 0 }
+        }
+
+        /// Retries for a message that must arrive, such as a staff alert.
+        pub fn urgent(place: &'a Place) -> Retry<'a> {
+            Retry { urgent: true, place, started: Instant::now(), failures: 0 }
         }
 
         /// After a failed attempt: waits and returns true when the reply should be tried again; otherwise logs

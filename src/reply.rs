@@ -27,6 +27,16 @@ pub enum ReplyKind {
     Resources,
 }
 
+impl ReplyKind {
+    /// The crisis level the reply answers (`none` for help, resources and plain topics).
+    pub fn crisis_level(&self) -> CrisisLevel {
+        match self {
+            ReplyKind::Topic { crisis, .. } | ReplyKind::Crisis(crisis) => *crisis,
+            ReplyKind::Help | ReplyKind::Resources => CrisisLevel::None,
+        }
+    }
+}
+
 /// A reply, ready for an adapter to render.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -53,11 +63,7 @@ impl Reply {
     /// Whether the reply is for someone who may be in crisis: a crisis block or the crisis resources. Such
     /// replies are retried longest and sent first.
     pub fn is_urgent(&self) -> bool {
-        match &self.kind {
-            ReplyKind::Topic { crisis, .. } | ReplyKind::Crisis(crisis) => crisis.is_crisis(),
-            ReplyKind::Resources => true,
-            ReplyKind::Help => false,
-        }
+        self.kind == ReplyKind::Resources || self.kind.crisis_level().is_crisis()
     }
 
     pub fn render<R: Render>(&self, mut renderer: R) -> R::Output {

@@ -44,6 +44,22 @@ const MIGRATIONS: &[&str] = &[
      );",
 ];
 
+/// Seconds since the Unix epoch, as stored. Tests move it forward instead of waiting.
+#[derive(Debug, Clone, Default)]
+pub struct Clock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl Clock {
+    pub fn now(&self) -> i64 {
+        let system = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        system.as_secs() as i64 + self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Moves this clock (and its clones) forward.
+    pub fn advance(&self, seconds: i64) {
+        self.0.fetch_add(seconds, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// How long alert records are kept, in seconds.
 pub const ALERT_RETENTION_SECONDS: i64 = 30 * 24 * 60 * 60;
 
@@ -123,8 +139,8 @@ pub trait Store: Send + Sync {
     fn alert(&self, id: i64) -> Result<Option<AlertRecord>, StoreError>;
     /// Records who acknowledged an alert; false when it was acknowledged already.
     fn acknowledge(&self, id: i64, by: &str, at: i64) -> Result<bool, StoreError>;
-    /// Alerts neither acknowledged nor reminded about, created at or before `created_by`.
-    fn due_for_reminder(&self, server: &str, created_by: i64) -> Result<Vec<AlertRecord>, StoreError>;
+    /// Alerts neither acknowledged nor reminded about, oldest first.
+    fn unanswered_alerts(&self) -> Result<Vec<AlertRecord>, StoreError>;
     fn mark_reminded(&self, id: i64, at: i64) -> Result<(), StoreError>;
     /// The latest alert about `member` in `server` whose level is `level` or higher, for rate limits.
     fn last_alert_for(&self, server: &str, member: &str) -> Result<Option<AlertRecord>, StoreError>;
@@ -298,13 +314,11 @@ impl Store for SqliteStore {
         Ok(changed == 1)
     }
 
-    fn due_for_reminder(&self, server: &str, created_by: i64) -> Result<Vec<AlertRecord>, StoreError> {
+    fn unanswered_alerts(&self) -> Result<Vec<AlertRecord>, StoreError> {
         self.with(|db| {
-            let mut statement = db.prepare(
-                "SELECT * FROM alerts WHERE server = ?1 AND acknowledged_at IS NULL AND reminded_at IS NULL
-                 AND created_at <= ?2 ORDER BY id",
-            )?;
-            let rows = statement.query_map(params![server, created_by], alert_from_row)?;
+            let mut statement =
+                db.prepare("SELECT * FROM alerts WHERE acknowledged_at IS NULL AND reminded_at IS NULL ORDER BY id")?;
+            let rows = statement.query_map([], alert_from_row)?;
             rows.collect()
         })
     }
@@ -421,11 +435,13 @@ mod tests {
         let store = SqliteStore::open(&scratch("alerts")).unwrap();
         let id = store.add_alert(&alert("ann", 100)).unwrap();
         let other = store.add_alert(&alert("bob", 200)).unwrap();
-        assert_eq!(store.due_for_reminder("s", 150).unwrap().iter().map(|a| a.id).collect::<Vec<_>>(), [id]);
+        let unanswered = || store.unanswered_alerts().unwrap().iter().map(|a| a.id).collect::<Vec<_>>();
+        assert_eq!(unanswered(), [id, other]);
         store.mark_reminded(id, 160).unwrap();
-        assert!(store.due_for_reminder("s", 150).unwrap().is_empty(), "one reminder");
+        assert_eq!(unanswered(), [other], "one reminder");
         assert!(store.acknowledge(other, "mod", 260).unwrap());
         assert!(!store.acknowledge(other, "mod2", 270).unwrap(), "acknowledged once");
+        assert!(unanswered().is_empty());
         assert_eq!(store.alert(other).unwrap().unwrap().acknowledged_by.as_deref(), Some("mod"));
         assert_eq!(store.last_alert_for("s", "ann").unwrap().map(|a| a.id), Some(id));
         store.forget("ann").unwrap();

@@ -8,6 +8,7 @@ use std::num::NonZeroU64;
 
 use ketamine_info_bot::config::{CooldownSettings, DiscordSettings, HttpUrl, Secret};
 use ketamine_info_bot::platforms::discord::{self, DiscordError};
+use ketamine_info_bot::state::Clock;
 use ketamine_info_bot::{Bot, Catalog};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -16,7 +17,8 @@ use tokio::task::JoinHandle;
 use crate::support::bot_process::{bot_command, terminate};
 use crate::support::discord_contract::assert_valid;
 use crate::support::fake_discord::{
-    guild_create, interaction_create, message_create, message_update, Failure, FakeDiscord, OnIdentify, Request,
+    button_press, created_message, guild_command, guild_create, interaction_create, message_create, message_update,
+    Failure, FakeDiscord, OnIdentify, Request,
 };
 
 const TOKEN: &str = "test-token";
@@ -51,19 +53,21 @@ fn settings(fake: &FakeDiscord, guild_id: Option<u64>) -> DiscordSettings {
         guild_id: guild_id.and_then(NonZeroU64::new),
         api_url: Some(HttpUrl::parse(&fake.rest_url).unwrap()),
         commands_only: false,
-        state_dir: state_dir(),
+        state: state_path(),
         cooldowns: CooldownSettings::DEFAULT,
+        clock: Clock::default(),
     }
 }
 
-/// A state folder of its own for each bot, so the single-instance lock is not shared between tests.
-fn state_dir() -> std::path::PathBuf {
+/// A state database of its own for each bot (and so its own single-instance lock).
+fn state_path() -> std::path::PathBuf {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let next = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let dir =
         std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("discord-{}-{next}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    dir.join("state.db")
 }
 
 fn start(settings: DiscordSettings) -> Running {
@@ -378,12 +382,12 @@ async fn identifies_with_the_message_content_intent_by_default() {
 
 /// Starts the real binary on the fake.
 fn spawn_binary(fake: &FakeDiscord, token: &str) -> tokio::process::Child {
-    spawn_binary_in(fake, token, &state_dir())
+    spawn_binary_in(fake, token, &state_path())
 }
 
 fn spawn_binary_in(fake: &FakeDiscord, token: &str, state: &std::path::Path) -> tokio::process::Child {
     let mut command = bot_command(&["discord", "--api-url", &fake.rest_url]);
-    command.env("DISCORD_TOKEN", token).env_remove("DISCORD_TOKEN_FILE").env("DISCORD_STATE_DIR", state);
+    command.env("DISCORD_TOKEN", token).env_remove("DISCORD_TOKEN_FILE").env("STATE_PATH", state);
     command.spawn().unwrap()
 }
 
@@ -576,7 +580,7 @@ async fn chat_starting_with_a_slash_reaches_the_crisis_detector() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_copy_with_the_same_token_and_state_folder_refuses_to_start() {
     let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
-    let state = state_dir();
+    let state = state_path();
     let first = spawn_binary_in(&fake, TOKEN, &state);
     fake.wait_until_ready().await;
     let second = spawn_binary_in(&fake, TOKEN, &state);
@@ -593,7 +597,7 @@ async fn a_second_copy_with_the_same_token_and_state_folder_refuses_to_start() {
 async fn a_server_id_of_zero_is_refused_before_connecting() {
     let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
     let mut command = bot_command(&["discord", "--api-url", &fake.rest_url]);
-    command.env("DISCORD_TOKEN", TOKEN).env("DISCORD_GUILD_ID", "0").env("DISCORD_STATE_DIR", state_dir());
+    command.env("DISCORD_TOKEN", TOKEN).env("DISCORD_GUILD_ID", "0").env("STATE_PATH", state_path());
     let output = tokio::time::timeout(WAIT, command.output()).await.expect("exits by itself").unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success() && stderr.contains("DISCORD_GUILD_ID"), "{stderr}");
@@ -604,10 +608,7 @@ async fn a_server_id_of_zero_is_refused_before_connecting() {
 async fn no_message_text_in_the_logs_even_at_trace() {
     let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
     let mut command = bot_command(&["discord", "--api-url", &fake.rest_url]);
-    command
-        .env("DISCORD_TOKEN", TOKEN)
-        .env("DISCORD_STATE_DIR", state_dir())
-        .env("RUST_LOG", "ketamine_info_bot=trace");
+    command.env("DISCORD_TOKEN", TOKEN).env("STATE_PATH", state_path()).env("RUST_LOG", "ketamine_info_bot=trace");
     let child = command.spawn().unwrap();
     fake.wait_until_ready().await;
     fake.fail_next_messages(&[Failure { status: 403, code: 50013, retry_after: None }]);
@@ -632,4 +633,170 @@ async fn no_message_text_in_the_logs_even_at_trace() {
     for text in said.iter().chain(&["rough day", "end my life"]) {
         assert!(!stderr.contains(text), "{text:?} in the logs:\n{stderr}");
     }
+}
+
+const MANAGE_GUILD: u64 = 1 << 5;
+const MANAGE_MESSAGES: u64 = 1 << 13;
+const MODERATOR: u64 = MANAGE_GUILD | MANAGE_MESSAGES;
+
+/// Runs `/ketamine-settings <sub> ...` as `user` and returns the ephemeral answer.
+async fn settings_command(fake: &FakeDiscord, sub: &str, options: Value, user: &str, permissions: u64) -> String {
+    let id = fake.next_id();
+    let options = json!([{"name": sub, "type": 1, "options": options}]);
+    fake.dispatch("INTERACTION_CREATE", guild_command(&id, "ketamine-settings", options, user, permissions, &[]));
+    let callback = fake.wait_for(WAIT, |r| r.path.starts_with(&format!("/interactions/{id}/"))).await;
+    assert_eq!(callback.body["data"]["flags"], 64, "settings are answered privately");
+    content(&callback).to_owned()
+}
+
+/// Presses a button on a message the bot created; returns the callback.
+async fn press(
+    fake: &FakeDiscord,
+    custom_id: &str,
+    on: &Value,
+    user: &str,
+    permissions: u64,
+    roles: &[&str],
+) -> Request {
+    let id = fake.next_id();
+    fake.dispatch("INTERACTION_CREATE", button_press(&id, custom_id, user, permissions, roles, on));
+    fake.wait_for(WAIT, |r| r.path.starts_with(&format!("/interactions/{id}/"))).await
+}
+
+/// Sets up staff alerts to channel 900 with role 77, alert-only crisis replies in 601, a local line and an
+/// allowed phrase, as a moderator would.
+async fn moderated_server(fake: &FakeDiscord) {
+    let alerts = json!([{"name": "channel", "type": 7, "value": "900"}, {"name": "role", "type": 8, "value": "77"}]);
+    let answer = settings_command(fake, "alerts", alerts, "10", MODERATOR).await;
+    assert!(answer.contains("Saved") && answer.contains("Staff alerts: to <#900>, reminders ping <@&77>"), "{answer}");
+    let alert_only =
+        json!([{"name": "mode", "type": 3, "value": "alert-only"}, {"name": "channel", "type": 7, "value": "601"}]);
+    let answer = settings_command(fake, "crisis-replies", alert_only, "10", MODERATOR).await;
+    assert!(answer.contains("Crisis replies: alert-only in <#601>"), "{answer}");
+    let line = json!([{"name": "text", "type": 3, "value": "Our peer support line: https://peer.example.org"}]);
+    assert!(settings_command(fake, "add-line", line, "10", MODERATOR).await.contains("Local line 1"));
+    let phrase = json!([{"name": "action", "type": 3, "value": "add"}, {"name": "phrase", "type": 3, "value": "Suicide Season"}]);
+    assert!(settings_command(fake, "allow-phrase", phrase, "10", MODERATOR)
+        .await
+        .contains("Allowed phrases: Suicide Season"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn moderators_set_up_alerts_and_staff_acknowledge_them_without_seeing_text() {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let clock = Clock::default();
+    let state = state_path();
+    let running = start(DiscordSettings { clock: clock.clone(), state: state.clone(), ..settings(&fake, Some(500)) });
+    let registration = fake.wait_until_ready().await;
+    let registered = registration.body.as_array().unwrap();
+    let settings_definition = registered.iter().find(|c| c["name"] == "ketamine-settings").expect("registered");
+    assert_eq!(settings_definition["default_member_permissions"], MANAGE_GUILD.to_string());
+    moderated_server(&fake).await;
+    assert!(fake
+        .requests()
+        .iter()
+        .any(|r| r.path == "/channels/900/messages" && content(r).contains("changed the bot's settings")));
+
+    let refused =
+        json!([{"name": "action", "type": 3, "value": "add"}, {"name": "phrase", "type": 3, "value": "kill myself"}]);
+    let answer = settings_command(&fake, "allow-phrase", refused, "10", MODERATOR).await;
+    assert!(answer.starts_with("Not changed") && answer.contains("would silence"), "{answer}");
+
+    // A public crisis reply with the server's local line and the opt-out button, and an alert to staff.
+    let crisis_text = "I want to kill myself tonight";
+    let reply = say(&fake, "600", "42", crisis_text).await;
+    assert!(content(&reply).contains("988") && content(&reply).contains("https://peer.example.org"));
+    assert_eq!(reply.body["components"][0]["components"][0]["custom_id"], "kib-optout:42");
+    let alert =
+        fake.wait_for(WAIT, |r| r.path == "/channels/900/messages" && content(r).contains("Possible crisis")).await;
+    assert!(content(&alert).contains("<@42>") && content(&alert).contains("https://discord.com/channels/500/600/"));
+    assert!(!content(&alert).contains("kill myself"), "never the text: {}", content(&alert));
+    assert_eq!(alert.body["allowed_mentions"]["parse"], json!([]), "the member is named, not pinged");
+
+    // Alert-only: no public reply in 601, an alert all the same.
+    let quiet = fake.next_id();
+    say_expecting_silence(&fake, message_create(&quiet, "601", "43", "I want to die")).await;
+    fake.wait_for(WAIT, |r| r.path == "/channels/900/messages" && content(r).contains(&format!("/601/{quiet}"))).await;
+    // The allowed phrase: nothing.
+    say_expecting_silence(&fake, message_create(&fake.next_id(), "600", "44", "I love the song Suicide Season")).await;
+
+    // Acknowledge: refused to a member without the permission or the role, done for one with the role.
+    let ack = alert.body["components"][0]["components"][0]["custom_id"].as_str().unwrap().to_owned();
+    let posted = created_message(&alert, "990001");
+    let refusal = press(&fake, &ack, &posted, "50", 0, &[]).await;
+    assert_eq!((refusal.body["type"].as_u64(), refusal.body["data"]["flags"].as_u64()), (Some(4), Some(64)));
+    let done = press(&fake, &ack, &posted, "51", 0, &["77"]).await;
+    assert_eq!(done.body["type"], 7, "the alert is edited");
+    assert!(content(&done).contains("Acknowledged by <@51>") && done.body["data"]["components"] == json!([]));
+
+    // The unacknowledged alert gets one reminder after realert-minutes, pinging the role and nobody else.
+    let reminders = || fake.requests().into_iter().filter(|r| content(r).contains("not acknowledged yet")).count();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(reminders(), 0, "not before ten minutes");
+    clock.advance(11 * 60);
+    let reminder = fake.wait_for(WAIT, |r| content(r).contains("not acknowledged yet")).await;
+    assert!(content(&reminder).starts_with("<@&77>") && content(&reminder).contains(&format!("/601/{quiet}")));
+    assert_eq!(reminder.body["allowed_mentions"]["roles"], json!(["77"]));
+    assert_eq!(reminder.body["allowed_mentions"]["parse"], json!([]));
+    assert!(reminder.body["allowed_mentions"]["users"].as_array().is_none_or(|users| users.is_empty()));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(reminders(), 1, "one reminder");
+    stop_and_check(&fake, running).await;
+
+    // Nothing stored holds what anyone wrote.
+    let dump = std::process::Command::new("sqlite3").arg(&state).arg(".dump").output();
+    let stored = match dump {
+        Ok(output) if output.status.success() => String::from_utf8_lossy(&output.stdout).into_owned(),
+        _ => String::from_utf8_lossy(&std::fs::read(&state).unwrap()).into_owned(),
+    };
+    for text in [crisis_text, "I want to die", "Suicide Season was"] {
+        assert!(!stored.contains(text), "{text:?} stored");
+    }
+    assert!(stored.contains("peer.example.org"), "the settings are there: the check reads the database");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn members_opt_out_and_settings_survive_a_restart() {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let state = state_path();
+    let running = start(DiscordSettings { state: state.clone(), ..settings(&fake, Some(500)) });
+    fake.wait_until_ready().await;
+    moderated_server(&fake).await;
+    let id = fake.next_id();
+    fake.dispatch("INTERACTION_CREATE", guild_command(&id, "ketamine-optout", json!([]), "44", 0, &[]));
+    let answer = fake.wait_for(WAIT, |r| r.path.starts_with(&format!("/interactions/{id}/"))).await;
+    assert_eq!(answer.body["data"]["flags"], 64);
+    say_expecting_silence(&fake, message_create(&fake.next_id(), "600", "44", "is ketamine legal?")).await;
+    let crisis = fake.next_id();
+    say_expecting_silence(&fake, message_create(&crisis, "600", "44", "I want to kill myself")).await;
+    fake.wait_for(WAIT, |r| r.path == "/channels/900/messages" && content(r).contains(&format!("/600/{crisis}"))).await;
+    assert!(
+        content(&run_command(&fake, "ketamine-legal", json!([]), "en-US").await).contains("Schedule III"),
+        "commands answer"
+    );
+
+    // The button on an automatic reply: only the member it answered may use it.
+    let reply = say(&fake, "600", "45", "does ketamine cause bladder problems?").await;
+    let posted = created_message(&reply, "990002");
+    let refused = press(&fake, "kib-optout:45", &posted, "46", 0, &[]).await;
+    assert!(content(&refused).contains("Only the member"));
+    let accepted = press(&fake, "kib-optout:45", &posted, "45", 0, &[]).await;
+    assert!(content(&accepted).starts_with("Done"));
+    running.stop().await;
+
+    let identified = fake.identifies();
+    let running = start(DiscordSettings { state, ..settings(&fake, Some(500)) });
+    while fake.identifies() == identified {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let shown = settings_command(&fake, "show", json!([]), "10", MODERATOR).await;
+    assert!(shown.contains("<#900>") && shown.contains("Allowed phrases: Suicide Season"), "{shown}");
+    say_expecting_silence(&fake, message_create(&fake.next_id(), "600", "45", "is ketamine legal?")).await;
+    let id = fake.next_id();
+    fake.dispatch("INTERACTION_CREATE", guild_command(&id, "ketamine-optin", json!([]), "44", 0, &[]));
+    fake.wait_for(WAIT, |r| r.path.starts_with(&format!("/interactions/{id}/"))).await;
+    let back = say(&fake, "600", "44", "is ketamine legal?").await;
+    assert!(content(&back).contains("Schedule III"), "opted in again");
+    stop_and_check(&fake, running).await;
 }

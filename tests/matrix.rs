@@ -57,6 +57,7 @@ fn settings(synapse: &Synapse, user: &str, store: &Path) -> MatrixSettings {
         locale: None,
         store_passphrase: None,
         catch_up: MatrixSettings::DEFAULT_CATCH_UP,
+        state: store.with_extension("state.db"),
         cooldowns: CooldownSettings::DEFAULT,
     }
 }

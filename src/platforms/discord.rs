@@ -5,24 +5,27 @@
 //! carries empty allowed mentions, so nothing the bot sends pings anyone.
 
 pub mod render;
+pub mod staff;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use serenity::all::{
-    ChannelId, ClientBuilder, Command, CommandInteraction, CommandOptionType, Context, CreateAllowedMentions,
-    CreateAutocompleteResponse, CreateCommand, CreateCommandOption, CreateInteractionResponse,
-    CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage, EventHandler, GatewayIntents,
-    Guild, GuildId, HttpBuilder, Interaction, Message, MessageId, MessageReference, MessageReferenceKind,
-    MessageUpdateEvent, Ready, ResolvedValue, User, UserId,
+    ButtonStyle, ChannelId, ClientBuilder, Command, CommandInteraction, CommandOptionType, Context, CreateActionRow,
+    CreateAllowedMentions, CreateAutocompleteResponse, CreateButton, CreateCommand, CreateCommandOption,
+    CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage,
+    EventHandler, GatewayIntents, Guild, GuildId, HttpBuilder, Interaction, Message, MessageId, MessageReference,
+    MessageReferenceKind, MessageUpdateEvent, Ready, ResolvedValue, User, UserId,
 };
 use serenity::async_trait;
 
-use super::shared::{admit_chat, hold_lock, InFlight, Retry};
+use super::shared::{decide_chat, hold_lock, InFlight, Retry};
 use crate::config::DiscordSettings;
 use crate::cooldown::{Cooldowns, Place};
 use crate::delivery::SendFailure;
+use crate::moderation::ServerSettings;
+use crate::state::{Clock, SqliteStore, Store, StoreError};
 use crate::{Audience, Bot, Catalog, Reply};
 
 /// Names of the options the adapter adds to commands.
@@ -50,6 +53,8 @@ pub enum DiscordError {
     AlreadyRunning(std::path::PathBuf),
     #[error("cannot take the lock file {path}")]
     Lock { path: std::path::PathBuf, source: std::io::Error },
+    #[error("cannot open the state database")]
+    State(#[source] StoreError),
     #[error("cannot read the application from Discord")]
     Application(#[source] serenity::Error),
     #[error("Discord")]
@@ -104,12 +109,13 @@ pub async fn run(
         _ => DiscordError::Application(error),
     })?;
     http.set_application_id(application.id);
-    let lock_path = settings.state_dir.join(format!("discord-{}.lock", application.id));
+    let lock_path = std::path::PathBuf::from(format!("{}.discord-{}.lock", settings.state.display(), application.id));
     let _lock = match hold_lock(&lock_path) {
         Ok(Some(lock)) => lock,
-        Ok(None) => return Err(DiscordError::AlreadyRunning(settings.state_dir.clone())),
+        Ok(None) => return Err(DiscordError::AlreadyRunning(settings.state.clone())),
         Err(source) => return Err(DiscordError::Lock { path: lock_path, source }),
     };
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.state).map_err(DiscordError::State)?);
 
     let mut intents = GatewayIntents::GUILDS;
     if !settings.commands_only {
@@ -123,6 +129,9 @@ pub async fn run(
         me: OnceLock::new(),
         guild_locales: RwLock::new(HashMap::new()),
         in_flight: in_flight.clone(),
+        store,
+        clock: settings.clock.clone(),
+        reminders: OnceLock::new(),
     };
     let mut client =
         ClientBuilder::new_with_http(http, intents).event_handler(handler).await.map_err(DiscordError::Client)?;
@@ -191,13 +200,36 @@ struct Handler {
     /// Each server's preferred locale, which picks crisis lines for chat messages.
     guild_locales: RwLock<HashMap<GuildId, String>>,
     in_flight: InFlight,
+    store: Arc<dyn Store>,
+    clock: Clock,
+    /// The task that posts reminders, started with the first READY.
+    reminders: OnceLock<tokio::task::JoinHandle<()>>,
 }
+
+/// How often unacknowledged alerts are checked for their reminder.
+const REMINDER_TICK: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[async_trait]
 impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
         let _ = self.me.set(ready.user.id);
-        let commands = commands(self.bot.catalog());
+        let (store, clock, reminder_ctx) = (Arc::clone(&self.store), self.clock.clone(), ctx.clone());
+        self.reminders.get_or_init(|| {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(REMINDER_TICK);
+                loop {
+                    tick.tick().await;
+                    if let Err(error) = staff::remind(&reminder_ctx, store.as_ref(), &clock).await {
+                        tracing::error!(%error, "cannot check alerts for reminders");
+                    }
+                    if let Err(error) = store.prune(clock.now()) {
+                        tracing::error!(%error, "cannot delete old alerts");
+                    }
+                }
+            })
+        });
+        let mut commands = commands(self.bot.catalog());
+        commands.extend(staff::commands());
         let count = commands.len();
         let registered = match self.guild {
             Some(guild) => guild.set_commands(&ctx.http, commands).await,
@@ -251,8 +283,19 @@ impl EventHandler for Handler {
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
         let Some(_permit) = self.in_flight.enter().await else { return };
         match interaction {
-            Interaction::Command(command) => self.answer_command(&ctx, &command).await,
+            Interaction::Command(command) => match command.data.name.as_str() {
+                staff::SETTINGS_COMMAND => {
+                    staff::settings_command(&ctx, &command, &self.bot, self.store.as_ref()).await
+                }
+                staff::OPT_OUT_COMMAND | staff::OPT_IN_COMMAND | staff::PRIVACY_COMMAND => {
+                    staff::member_command(&ctx, &command, self.store.as_ref(), &self.clock).await
+                }
+                _ => self.answer_command(&ctx, &command).await,
+            },
             Interaction::Autocomplete(autocomplete) => self.autocomplete(&ctx, &autocomplete).await,
+            Interaction::Component(component) => {
+                staff::button(&ctx, &component, self.store.as_ref(), &self.clock).await
+            }
             _ => {}
         }
     }
@@ -287,17 +330,55 @@ impl Handler {
             return;
         }
         let locale = written.guild.and_then(|g| self.guild_locales.read().expect("not poisoned").get(&g).cloned());
-        let audience = Audience { locale: locale.as_deref(), command_prefix: "/", server: None };
+        let settings = written.guild.map(|guild| self.settings(guild));
+        let opted_out = self.store.opted_out(&author.id.to_string()).unwrap_or_else(|error| {
+            // Unknown: answer (a crisis reply is never withheld for want of a database).
+            tracing::error!(%error, "cannot read opt-outs");
+            false
+        });
+        let audience = Audience { locale: locale.as_deref(), command_prefix: "/", server: settings.as_ref() };
         let (channel, message) = (written.channel, written.message);
         let place = Place { channel: channel.to_string(), person: author.id.to_string(), message: message.to_string() };
-        let admitted = admit_chat(&self.bot, &self.cooldowns, written.text, audience, &place, edit);
-        let Some(admitted) = admitted else { return };
+        let decision = decide_chat(&self.bot, &self.cooldowns, written.text, audience, &place, edit, opted_out);
+        if let Some(admitted) = decision.reply {
+            self.send_chat_reply(ctx, &written, &place, admitted).await;
+        }
+        if let (Some(facts), Some(guild), Some(settings)) = (decision.alert, written.guild, &settings) {
+            staff::alert(ctx, self.store.as_ref(), &self.clock, settings, staff::Seen { guild, place: &place }, facts)
+                .await;
+        }
+    }
+
+    /// A server's settings; the defaults if they cannot be read (logged), so the bot keeps answering.
+    fn settings(&self, guild: GuildId) -> ServerSettings {
+        self.store.settings(&guild.to_string()).unwrap_or_else(|error| {
+            tracing::error!(%error, guild = %guild, "cannot read server settings; using the defaults");
+            ServerSettings::default()
+        })
+    }
+
+    /// Sends an automatic reply as a reply to the message, with the button that opts its member out; when it
+    /// cannot be sent, its cooldown windows are given back.
+    async fn send_chat_reply(
+        &self,
+        ctx: &Context,
+        written: &Written<'_>,
+        place: &Place,
+        admitted: crate::cooldown::Admitted,
+    ) {
+        let (channel, message) = (written.channel, written.message);
+        let opt_out = CreateButton::new(format!("{}{}", staff::OPT_OUT_BUTTON, written.author.id))
+            .label("Don't reply to me automatically")
+            .style(ButtonStyle::Secondary);
         let mut parts = render::messages(&admitted.reply).into_iter().peekable();
         let mut reference = Some(written.reference());
-        let mut retry = Retry::new(&admitted.reply, &place);
+        let mut retry = Retry::new(&admitted.reply, place);
         let sent = loop {
             let Some(text) = parts.peek() else { break true };
             let mut create = CreateMessage::new().content(text).allowed_mentions(no_pings());
+            if parts.len() == 1 {
+                create = create.components(vec![CreateActionRow::Buttons(vec![opt_out.clone()])]);
+            }
             if let Some(reference) = &reference {
                 create = create.reference_message(reference.clone());
             }
@@ -324,6 +405,17 @@ impl Handler {
         };
         if !sent {
             self.cooldowns.lock().expect("not poisoned").release(admitted.ticket);
+            return;
+        }
+        if let Some(guild) = written.guild {
+            let (kind, key) = match admitted.reply.kind() {
+                crate::ReplyKind::Topic { id, crisis } if !crisis.is_crisis() => ("faq", id.clone()),
+                kind => ("crisis", kind.crisis_level().as_str().to_owned()),
+            };
+            let day = self.clock.now() / 86_400;
+            if let Err(error) = self.store.count(day, &guild.to_string(), kind, &key) {
+                tracing::warn!(%error, "cannot count a reply");
+            }
         }
     }
 

@@ -42,7 +42,7 @@ use matrix_sdk::ruma::{
 use matrix_sdk::{Client, Room, SessionMeta, SessionTokens};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::shared::{admit_chat, hold_lock, InFlight, Retry};
+use super::shared::{decide_chat, hold_lock, InFlight, Retry};
 use crate::config::{MatrixAuth, MatrixSettings};
 use crate::cooldown::{Cooldowns, Place, Ticket};
 use crate::delivery::SendFailure;
@@ -581,7 +581,8 @@ impl Handler {
                 tracing::info!(room = %place.channel, event = %place.message, command = name, answered = ticket.is_some(), "command");
                 ticket.map(|ticket| (self.bot.command(name, argument, audience), Some(ticket)))
             }
-            Incoming::Chat(text) => admit_chat(&self.bot, &self.cooldowns, text, audience, &place, edit)
+            Incoming::Chat(text) => decide_chat(&self.bot, &self.cooldowns, text, audience, &place, edit, false)
+                .reply
                 .map(|admitted| (admitted.reply, Some(admitted.ticket))),
         };
         let Some((reply, ticket)) = decided else { return };

@@ -31,16 +31,21 @@ fn schema_errors(schema_ref: &str, body: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Allowed mentions must allow nothing: `parse: []`, no users or roles, no reply ping.
-fn no_pings(allowed_mentions: &Value) -> Vec<String> {
+/// Allowed mentions must allow nothing: `parse: []`, no users or roles, no reply ping. The one exception is the
+/// staff-alert reminder: a single role, the one its content pings.
+fn no_pings(allowed_mentions: &Value, content: &str) -> Vec<String> {
     let mut problems = Vec::new();
     if allowed_mentions["parse"] != json!([]) {
         problems.push(format!("allowed_mentions.parse is {}, not []", allowed_mentions["parse"]));
     }
-    for list in ["users", "roles"] {
-        if allowed_mentions.get(list).is_some_and(|v| v != &json!([])) {
-            problems.push(format!("allowed_mentions.{list} is {}", allowed_mentions[list]));
-        }
+    if allowed_mentions.get("users").is_some_and(|v| v != &json!([])) {
+        problems.push(format!("allowed_mentions.users is {}", allowed_mentions["users"]));
+    }
+    let roles: Vec<&str> =
+        allowed_mentions["roles"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let reminder = matches!(roles.as_slice(), [role] if content.starts_with(&format!("<@&{role}>")));
+    if !roles.is_empty() && !reminder {
+        problems.push(format!("allowed_mentions.roles is {}", allowed_mentions["roles"]));
     }
     if allowed_mentions["replied_user"] != json!(false) {
         problems.push("allowed_mentions.replied_user is not false".into());
@@ -54,7 +59,7 @@ fn content_limits(body: &Value) -> Vec<String> {
     if content.chars().count() > 2000 {
         problems.push(format!("content has {} characters, more than 2000", content.chars().count()));
     }
-    problems.extend(no_pings(&body["allowed_mentions"]));
+    problems.extend(no_pings(&body["allowed_mentions"], content));
     problems
 }
 
@@ -93,7 +98,13 @@ pub fn problems(request: &Request) -> Vec<String> {
         ("PUT", ["applications", _, "commands"] | ["applications", _, "guilds", _, "commands"]) => {
             let mut problems = Vec::new();
             for command in body.as_array().into_iter().flatten() {
-                problems.extend(schema_errors("#/components/schemas/ApplicationCommandUpdateRequest", command));
+                // The docs make permissions a string of digits; the spec, an integer.
+                let mut command = command.clone();
+                if let Some(digits) = command["default_member_permissions"].as_str() {
+                    command["default_member_permissions"] =
+                        digits.parse::<u64>().map_or(json!(digits), |bits| json!(bits));
+                }
+                problems.extend(schema_errors("#/components/schemas/ApplicationCommandUpdateRequest", &command));
             }
             problems.extend(command_limits(body));
             problems
@@ -116,6 +127,11 @@ pub fn problems(request: &Request) -> Vec<String> {
                 if choices > 25 {
                     problems.push(format!("{choices} autocomplete choices, more than 25"));
                 }
+                problems
+            }
+            Some(7) => {
+                let mut problems = schema_errors("#/components/schemas/UpdateMessageInteractionCallbackRequest", body);
+                problems.extend(content_limits(&body["data"]));
                 problems
             }
             other => vec![format!("unexpected interaction callback type {other:?}")],
@@ -173,4 +189,12 @@ fn the_contract_check_catches_what_it_should() {
     assert_eq!(problems(&good), Vec::<String>::new());
     let bad_name = request("PUT", "/applications/1/commands", json!([{"name": "Bad Name", "description": "x"}]));
     assert!(!problems(&bad_name).is_empty());
+    let role_ping = |content: &str, roles: Value| {
+        let body =
+            json!({"content": content, "allowed_mentions": {"parse": [], "roles": roles, "replied_user": false}});
+        problems(&request("POST", "/channels/1/messages", body))
+    };
+    assert_eq!(role_ping("<@&77> an alert waits", json!(["77"])), Vec::<String>::new(), "the reminder's one role");
+    assert!(!role_ping("an alert waits", json!(["77"])).is_empty(), "a role the message does not ping");
+    assert!(!role_ping("<@&77> <@&78>", json!(["77", "78"])).is_empty(), "more than one role");
 }

@@ -411,6 +411,40 @@ pub fn interaction_create(id: &str, kind: u8, name: &str, options: Value, locale
     })
 }
 
+/// A member of server 500 in an interaction, with resolved permissions and roles.
+fn member(user: &str, permissions: u64, roles: &[&str]) -> Value {
+    json!({
+        "user": {"id": user, "username": format!("user{user}")}, "roles": roles, "joined_at": "2026-01-01T00:00:00.000000+00:00",
+        "deaf": false, "mute": false, "flags": 0, "permissions": permissions.to_string()
+    })
+}
+
+/// A slash command run in server 500 by `user` with these permissions and roles.
+pub fn guild_command(id: &str, name: &str, options: Value, user: &str, permissions: u64, roles: &[&str]) -> Value {
+    let mut interaction = interaction_create(id, 2, name, options, "en-US");
+    let object = interaction.as_object_mut().unwrap();
+    object.remove("user");
+    object.insert("guild_id".into(), json!("500"));
+    object.insert("member".into(), member(user, permissions, roles));
+    interaction
+}
+
+/// A button press (`custom_id`) on a message of the bot's, in server 500.
+pub fn button_press(id: &str, custom_id: &str, user: &str, permissions: u64, roles: &[&str], message: &Value) -> Value {
+    json!({
+        "id": id, "application_id": APPLICATION_ID, "type": 3, "token": format!("token{id}"), "version": 1,
+        "guild_id": "500", "channel_id": message["channel_id"], "locale": "en-US", "entitlements": [],
+        "attachment_size_limit": 8388608, "member": member(user, permissions, roles), "message": message,
+        "data": {"custom_id": custom_id, "component_type": 2}
+    })
+}
+
+/// The message the fake created for a request the bot sent (as Discord would return it).
+pub fn created_message(request: &Request, id: &str) -> Value {
+    let channel = request.path.trim_start_matches("/channels/").trim_end_matches("/messages");
+    message_json(id, channel, &request.body)
+}
+
 /// A GUILD_CREATE payload for a server with a preferred locale.
 pub fn guild_create(id: &str, preferred_locale: &str) -> Value {
     json!({

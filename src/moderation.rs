@@ -10,6 +10,7 @@ use crate::bot::ChatOutcome;
 use crate::content::PINGS;
 use crate::normalize::normalize;
 use crate::safety::{Category, CrisisLevel, Detector};
+use crate::state::Stats;
 use crate::Catalog;
 
 /// Local resources a server may add after the regional lines.
@@ -310,6 +311,35 @@ impl ServerSettings {
     }
 }
 
+/// How long after a moderator sent a member crisis resources another send to them is refused, in seconds.
+pub const RESOURCES_WINDOW_SECONDS: i64 = 60 * 60;
+
+/// Whether a moderator may send crisis resources to a member who last got them at `last` (seconds).
+pub fn resources_allowed(last: Option<i64>, now: i64) -> bool {
+    last.is_none_or(|last| now - last >= RESOURCES_WINDOW_SECONDS)
+}
+
+/// `/ketamine-stats` for the last 7 and 30 days: counts only, no ids, no text.
+pub fn describe_stats(periods: &[(u32, Stats)]) -> String {
+    let list = |counts: &[(String, i64)]| match counts.is_empty() {
+        true => "none".to_owned(),
+        false => counts.iter().map(|(key, count)| format!("{key} {count}")).collect::<Vec<_>>().join(", "),
+    };
+    periods
+        .iter()
+        .map(|(days, stats)| {
+            let median = stats.median_ack_seconds.map_or("-".to_owned(), |seconds| format!("{} min", (seconds + 59) / 60));
+            format!(
+                "Last {days} days: FAQ replies: {}. Crisis replies: {}. Staff alerts: {}, median time to acknowledge {median}.",
+                list(&stats.faq_by_topic),
+                list(&stats.crisis_by_level),
+                stats.alerts,
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// What to do about a chat message, given the server's settings and the member's choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
@@ -435,6 +465,29 @@ mod tests {
         assert!(matches!(apply(&settings, Change::Region("atlantis".into())), Err(Refusal::UnknownRegion(..))));
         assert_eq!(apply(&settings, Change::RealertMinutes(0)), Err(Refusal::OutOfRange(0, 1440)));
         assert_eq!(apply(&settings, Change::FaqCooldown(30)).unwrap().faq_cooldown_minutes, Some(30));
+    }
+
+    #[test]
+    fn resources_go_to_a_member_at_most_once_an_hour() {
+        assert!(resources_allowed(None, 1000));
+        assert!(!resources_allowed(Some(1000), 1000 + RESOURCES_WINDOW_SECONDS - 1));
+        assert!(resources_allowed(Some(1000), 1000 + RESOURCES_WINDOW_SECONDS));
+    }
+
+    #[test]
+    fn stats_read_as_counts_without_ids() {
+        let week = Stats {
+            faq_by_topic: vec![("dosing".into(), 3)],
+            crisis_by_level: vec![("self".into(), 1)],
+            alerts: 1,
+            median_ack_seconds: Some(61),
+        };
+        let text = describe_stats(&[(7, week), (30, Stats::default())]);
+        assert_eq!(
+            text,
+            "Last 7 days: FAQ replies: dosing 3. Crisis replies: self 1. Staff alerts: 1, median time to acknowledge 2 min.\n\
+             Last 30 days: FAQ replies: none. Crisis replies: none. Staff alerts: 0, median time to acknowledge -."
+        );
     }
 
     #[test]

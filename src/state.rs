@@ -34,6 +34,8 @@ const MIGRATIONS: &[&str] = &[
          reminded_at INTEGER
      );
      CREATE INDEX alerts_open ON alerts (acknowledged_at, reminded_at);
+     CREATE TABLE resources_sent (server TEXT NOT NULL, member TEXT NOT NULL, sent_at INTEGER NOT NULL);
+     CREATE INDEX resources_sent_member ON resources_sent (server, member, sent_at);
      CREATE TABLE daily_counts (
          day INTEGER NOT NULL,
          server TEXT NOT NULL,
@@ -60,7 +62,7 @@ impl Clock {
     }
 }
 
-/// How long alert records are kept, in seconds.
+/// How long alert records (and records of resources sent) are kept, in seconds.
 pub const ALERT_RETENTION_SECONDS: i64 = 30 * 24 * 60 * 60;
 
 #[derive(Debug, thiserror::Error)]
@@ -142,13 +144,14 @@ pub trait Store: Send + Sync {
     /// Alerts neither acknowledged nor reminded about, oldest first.
     fn unanswered_alerts(&self) -> Result<Vec<AlertRecord>, StoreError>;
     fn mark_reminded(&self, id: i64, at: i64) -> Result<(), StoreError>;
-    /// The latest alert about `member` in `server` whose level is `level` or higher, for rate limits.
-    fn last_alert_for(&self, server: &str, member: &str) -> Result<Option<AlertRecord>, StoreError>;
+    /// When a moderator last sent `member` crisis resources in `server`.
+    fn last_resources_sent(&self, server: &str, member: &str) -> Result<Option<i64>, StoreError>;
+    fn record_resources_sent(&self, server: &str, member: &str, at: i64) -> Result<(), StoreError>;
     /// Adds one to a day's count of `kind` (`faq`, `crisis`, `alert`) for `key` (a topic id, a level).
     fn count(&self, day: i64, server: &str, kind: &str, key: &str) -> Result<(), StoreError>;
     /// Counts for the days `from_day..=to_day`.
     fn stats(&self, server: &str, from_day: i64, to_day: i64, since: i64) -> Result<Stats, StoreError>;
-    /// Deletes a member's opt-out and their id from stored alerts.
+    /// Deletes a member's opt-out, the record of resources sent to them, and their id from stored alerts.
     fn forget(&self, member: &str) -> Result<(), StoreError>;
     /// Deletes alert records older than the retention period.
     fn prune(&self, now: i64) -> Result<usize, StoreError>;
@@ -328,15 +331,24 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn last_alert_for(&self, server: &str, member: &str) -> Result<Option<AlertRecord>, StoreError> {
+    fn last_resources_sent(&self, server: &str, member: &str) -> Result<Option<i64>, StoreError> {
         self.with(|db| {
             db.query_row(
-                "SELECT * FROM alerts WHERE server = ?1 AND member = ?2 ORDER BY created_at DESC, id DESC LIMIT 1",
+                "SELECT MAX(sent_at) FROM resources_sent WHERE server = ?1 AND member = ?2",
                 params![server, member],
-                alert_from_row,
+                |row| row.get(0),
             )
-            .optional()
         })
+    }
+
+    fn record_resources_sent(&self, server: &str, member: &str, at: i64) -> Result<(), StoreError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO resources_sent (server, member, sent_at) VALUES (?1, ?2, ?3)",
+                params![server, member, at],
+            )
+        })?;
+        Ok(())
     }
 
     fn count(&self, day: i64, server: &str, kind: &str, key: &str) -> Result<(), StoreError> {
@@ -380,13 +392,18 @@ impl Store for SqliteStore {
     fn forget(&self, member: &str) -> Result<(), StoreError> {
         self.with(|db| {
             db.execute("DELETE FROM opt_outs WHERE member = ?1", [member])?;
+            db.execute("DELETE FROM resources_sent WHERE member = ?1", [member])?;
             db.execute("UPDATE alerts SET member = NULL WHERE member = ?1", [member])
         })?;
         Ok(())
     }
 
     fn prune(&self, now: i64) -> Result<usize, StoreError> {
-        self.with(|db| db.execute("DELETE FROM alerts WHERE created_at < ?1", [now - ALERT_RETENTION_SECONDS]))
+        self.with(|db| {
+            let cutoff = now - ALERT_RETENTION_SECONDS;
+            db.execute("DELETE FROM resources_sent WHERE sent_at < ?1", [cutoff])?;
+            db.execute("DELETE FROM alerts WHERE created_at < ?1", [cutoff])
+        })
     }
 }
 
@@ -443,10 +460,14 @@ mod tests {
         assert!(!store.acknowledge(other, "mod2", 270).unwrap(), "acknowledged once");
         assert!(unanswered().is_empty());
         assert_eq!(store.alert(other).unwrap().unwrap().acknowledged_by.as_deref(), Some("mod"));
-        assert_eq!(store.last_alert_for("s", "ann").unwrap().map(|a| a.id), Some(id));
+        store.record_resources_sent("s", "ann", 120).unwrap();
+        assert_eq!(store.last_resources_sent("s", "ann").unwrap(), Some(120));
+        assert_eq!(store.last_resources_sent("other", "ann").unwrap(), None);
+        store.set_opted_out("ann", true, 130).unwrap();
         store.forget("ann").unwrap();
         assert_eq!(store.alert(id).unwrap().unwrap().member, None);
-        assert_eq!(store.last_alert_for("s", "ann").unwrap(), None);
+        assert_eq!(store.last_resources_sent("s", "ann").unwrap(), None);
+        assert!(!store.opted_out("ann").unwrap());
         assert_eq!(store.prune(200 + ALERT_RETENTION_SECONDS).unwrap(), 1, "only the older alert");
         assert!(store.alert(id).unwrap().is_none() && store.alert(other).unwrap().is_some());
     }

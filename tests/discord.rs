@@ -800,3 +800,62 @@ async fn members_opt_out_and_settings_survive_a_restart() {
     assert!(content(&back).contains("Schedule III"), "opted in again");
     stop_and_check(&fake, running).await;
 }
+
+/// Runs the "Send crisis resources" message command on `message` as a moderator; returns the ephemeral answer.
+async fn send_resources(fake: &FakeDiscord, message: &Value, moderator: &str) -> String {
+    let id = fake.next_id();
+    let mut interaction = guild_command(&id, "Send crisis resources", json!(null), moderator, MODERATOR, &[]);
+    let target = message["id"].as_str().unwrap();
+    interaction["data"] = json!({
+        "id": "801", "name": "Send crisis resources", "type": 3, "target_id": target,
+        "resolved": {"messages": {target: message}}
+    });
+    fake.dispatch("INTERACTION_CREATE", interaction);
+    let callback = fake.wait_for(WAIT, |r| r.path.starts_with(&format!("/interactions/{id}/"))).await;
+    assert_eq!(callback.body["data"]["flags"], 64);
+    content(&callback).to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn moderators_send_resources_see_stats_and_members_are_forgotten() {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let running = start(settings(&fake, Some(500)));
+    let registration = fake.wait_until_ready().await;
+    let menu = registration.body.as_array().unwrap().iter().find(|c| c["name"] == "Send crisis resources").cloned();
+    assert_eq!(menu.expect("registered")["type"], 3, "a message command");
+    moderated_server(&fake).await;
+    let region = json!([{"name": "region", "type": 3, "value": "gb"}]);
+    assert!(settings_command(&fake, "region", region, "10", MODERATOR).await.contains("Region: gb"));
+
+    // A message the detector does not catch, which a moderator answers by hand.
+    let message = message_create(&fake.next_id(), "602", "47", "everything is grey and I can't see a way out");
+    fake.dispatch("MESSAGE_CREATE", message.clone());
+    assert_eq!(send_resources(&fake, &message, "10").await, "Sent.");
+    let sent = fake.wait_for(WAIT, |r| is_reply_to(r, message["id"].as_str().unwrap())).await;
+    assert!(
+        content(&sent).contains("116 123") && content(&sent).contains("https://peer.example.org"),
+        "the server's region and line"
+    );
+    assert_eq!(sent.body["allowed_mentions"]["parse"], json!([]));
+    fake.wait_for(WAIT, |r| {
+        r.path == "/channels/900/messages" && content(r).contains("sent crisis resources to <@47>")
+    })
+    .await;
+    let again = send_resources(&fake, &message, "11").await;
+    assert!(again.contains("less than an hour ago"), "{again}");
+
+    say(&fake, "600", "48", "is ketamine legal?").await;
+    tokio::time::sleep(QUIET).await; // counted once Discord has answered the send
+    let id = fake.next_id();
+    fake.dispatch("INTERACTION_CREATE", guild_command(&id, "ketamine-stats", json!([]), "10", MODERATOR, &[]));
+    let stats = fake.wait_for(WAIT, |r| r.path.starts_with(&format!("/interactions/{id}/"))).await;
+    assert!(content(&stats).contains("Last 7 days: FAQ replies: legal-status 1."), "{}", content(&stats));
+    assert!(!content(&stats).contains("<@"), "no ids");
+
+    let id = fake.next_id();
+    fake.dispatch("INTERACTION_CREATE", guild_command(&id, "ketamine-forget-me", json!([]), "47", 0, &[]));
+    let forgotten = fake.wait_for(WAIT, |r| r.path.starts_with(&format!("/interactions/{id}/"))).await;
+    assert!(content(&forgotten).starts_with("Done"));
+    assert_eq!(send_resources(&fake, &message, "10").await, "Sent.", "the record of the first send is gone too");
+    stop_and_check(&fake, running).await;
+}

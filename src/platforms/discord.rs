@@ -287,8 +287,15 @@ impl EventHandler for Handler {
                 staff::SETTINGS_COMMAND => {
                     staff::settings_command(&ctx, &command, &self.bot, self.store.as_ref()).await
                 }
-                staff::OPT_OUT_COMMAND | staff::OPT_IN_COMMAND | staff::PRIVACY_COMMAND => {
+                staff::OPT_OUT_COMMAND
+                | staff::OPT_IN_COMMAND
+                | staff::PRIVACY_COMMAND
+                | staff::STATS_COMMAND
+                | staff::FORGET_COMMAND => {
                     staff::member_command(&ctx, &command, self.store.as_ref(), &self.clock).await
+                }
+                staff::SEND_RESOURCES => {
+                    staff::send_resources(&ctx, &command, &self.bot, self.store.as_ref(), &self.clock).await
                 }
                 _ => self.answer_command(&ctx, &command).await,
             },

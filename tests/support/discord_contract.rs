@@ -68,6 +68,15 @@ fn command_limits(commands: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     for command in commands.as_array().into_iter().flatten() {
         let name = command["name"].as_str().unwrap_or("");
+        // Context-menu commands (user 2, message 3) have names of 1-32 characters in any case and no description.
+        if command["type"].as_u64().is_some_and(|kind| kind != 1) {
+            if !(1..=32).contains(&name.chars().count())
+                || command["description"].as_str().is_some_and(|d| !d.is_empty())
+            {
+                problems.push(format!("context-menu command {name:?} breaks Discord's rules"));
+            }
+            continue;
+        }
         if !name_rule.is_match(name) || name.to_lowercase() != name {
             problems.push(format!("command name {name:?} breaks Discord's rule"));
         }

@@ -4,23 +4,27 @@
 //! [`crate::moderation`].
 
 use serenity::all::{
-    ButtonStyle, ChannelId, CommandInteraction, CommandOptionType, ComponentInteraction, Context, CreateActionRow,
-    CreateAllowedMentions, CreateButton, CreateCommand, CreateCommandOption, CreateInteractionResponse,
-    CreateInteractionResponseMessage, CreateMessage, GuildId, Permissions, ResolvedOption, ResolvedValue, RoleId,
-    Unresolved,
+    ButtonStyle, ChannelId, CommandInteraction, CommandOptionType, CommandType, ComponentInteraction, Context,
+    CreateActionRow, CreateAllowedMentions, CreateButton, CreateCommand, CreateCommandOption,
+    CreateInteractionResponse, CreateInteractionResponseMessage, CreateMessage, GuildId, MessageReference,
+    MessageReferenceKind, Permissions, ResolvedOption, ResolvedTarget, ResolvedValue, RoleId, Unresolved,
 };
 
 use super::no_pings;
 use crate::cooldown::Place;
-use crate::moderation::{AlertFacts, AlertTarget, Change, ServerSettings, PRIVACY};
+use crate::moderation::{describe_stats, resources_allowed, AlertFacts, AlertTarget, Change, ServerSettings, PRIVACY};
 use crate::platforms::shared::Retry;
 use crate::state::{AlertRecord, Clock, NewAlert, Store, StoreError};
-use crate::Bot;
+use crate::{Audience, Bot};
 
 pub const SETTINGS_COMMAND: &str = "ketamine-settings";
 pub const OPT_OUT_COMMAND: &str = "ketamine-optout";
 pub const OPT_IN_COMMAND: &str = "ketamine-optin";
 pub const PRIVACY_COMMAND: &str = "ketamine-privacy";
+pub const STATS_COMMAND: &str = "ketamine-stats";
+pub const FORGET_COMMAND: &str = "ketamine-forget-me";
+/// The message context-menu command.
+pub const SEND_RESOURCES: &str = "Send crisis resources";
 /// Custom ids of the buttons: the alert's id or the member's follows the prefix.
 const ACKNOWLEDGE: &str = "kib-ack:";
 pub const OPT_OUT_BUTTON: &str = "kib-optout:";
@@ -92,11 +96,22 @@ pub fn commands() -> Vec<CreateCommand> {
             sub("faq-cooldown", "Minutes between FAQ replies on one topic in a channel").add_sub_option(minutes()),
         );
     let everywhere = |name: &str, description: &str| CreateCommand::new(name).description(description);
+    let stats = CreateCommand::new(STATS_COMMAND)
+        .description("Replies and alerts over 7 and 30 days (no names, no text)")
+        .default_member_permissions(Permissions::MANAGE_GUILD)
+        .dm_permission(false);
+    let send_resources = CreateCommand::new(SEND_RESOURCES)
+        .kind(CommandType::Message)
+        .default_member_permissions(Permissions::MANAGE_MESSAGES)
+        .dm_permission(false);
     vec![
         settings,
+        stats,
+        send_resources,
         everywhere(OPT_OUT_COMMAND, "Stop automatic replies to you, everywhere"),
         everywhere(OPT_IN_COMMAND, "Receive automatic replies again"),
         everywhere(PRIVACY_COMMAND, "What the bot reads and keeps"),
+        everywhere(FORGET_COMMAND, "Delete your opt-out and your id from stored alerts"),
     ]
 }
 
@@ -195,10 +210,32 @@ pub async fn settings_command(ctx: &Context, command: &CommandInteraction, bot: 
     respond_privately(ctx, command, answer).await;
 }
 
-/// `/ketamine-optout`, `/ketamine-optin` and `/ketamine-privacy`, answered ephemerally.
+/// `/ketamine-optout`, `/ketamine-optin`, `/ketamine-forget-me`, `/ketamine-privacy` and `/ketamine-stats`,
+/// answered ephemerally.
 pub async fn member_command(ctx: &Context, command: &CommandInteraction, store: &dyn Store, clock: &Clock) {
     let member = command.user.id.to_string();
     let answer = match command.data.name.as_str() {
+        FORGET_COMMAND => match store.forget(&member) {
+            Ok(()) => "Done: your opt-out and your id in stored alerts are deleted.".to_owned(),
+            Err(error) => {
+                tracing::error!(%error, "cannot forget a member");
+                "The bot cannot do that right now; try again.".to_owned()
+            }
+        },
+        STATS_COMMAND => {
+            let (Some(guild), today) = (command.guild_id, clock.now() / 86_400) else { return };
+            let period = |days: u32| {
+                let since = (today - i64::from(days) + 1) * 86_400;
+                store.stats(&guild.to_string(), today - i64::from(days) + 1, today, since).map(|stats| (days, stats))
+            };
+            match period(7).and_then(|week| Ok(vec![week, period(30)?])) {
+                Ok(periods) => describe_stats(&periods),
+                Err(error) => {
+                    tracing::error!(%error, "cannot read statistics");
+                    "The bot cannot read its statistics right now; try again.".to_owned()
+                }
+            }
+        }
         OPT_OUT_COMMAND | OPT_IN_COMMAND => {
             let out = command.data.name == OPT_OUT_COMMAND;
             match store.set_opted_out(&member, out, clock.now()) {
@@ -222,6 +259,49 @@ async fn respond_privately(ctx: &Context, command: &CommandInteraction, text: St
     if let Err(error) = command.create_response(&ctx.http, CreateInteractionResponse::Message(message)).await {
         tracing::error!(interaction = %command.id, %error, "could not answer a command");
     }
+}
+
+/// "Send crisis resources" on a message: the resources block for the server's region as a reply to it (no
+/// ping), a note to staff of who sent it, and a refusal for a second send to the same member within an hour.
+pub async fn send_resources(ctx: &Context, command: &CommandInteraction, bot: &Bot, store: &dyn Store, clock: &Clock) {
+    let (Some(guild), Some(ResolvedTarget::Message(target))) = (command.guild_id, command.data.target()) else {
+        return;
+    };
+    let (server, member, now) = (guild.to_string(), target.author.id.to_string(), clock.now());
+    let settings = store.settings(&server).unwrap_or_default();
+    let last = store.last_resources_sent(&server, &member).unwrap_or_else(|error| {
+        tracing::error!(%error, "cannot read when resources were last sent");
+        None
+    });
+    if !resources_allowed(last, now) {
+        let refusal = format!("<@{member}> was sent crisis resources less than an hour ago; not sent again.");
+        return respond_privately(ctx, command, refusal).await;
+    }
+    let audience = Audience { locale: None, command_prefix: "/", server: Some(&settings) };
+    let reply = bot.command(&bot.catalog().crisis.command, None, audience);
+    let mut reference = MessageReference::new(MessageReferenceKind::Default, target.channel_id).message_id(target.id);
+    reference.guild_id = Some(guild);
+    reference.fail_if_not_exists = Some(false);
+    let mut sent = true;
+    for (index, text) in super::render::messages(&reply).into_iter().enumerate() {
+        let mut message = CreateMessage::new().content(text).allowed_mentions(no_pings());
+        if index == 0 {
+            message = message.reference_message(reference.clone());
+        }
+        sent &= post(ctx, &target.channel_id.to_string(), message).await.is_some();
+    }
+    if !sent {
+        return respond_privately(ctx, command, "The resources could not be sent; try again.".to_owned()).await;
+    }
+    if let Err(error) = store.record_resources_sent(&server, &member, now) {
+        tracing::error!(%error, "cannot record resources sent");
+    }
+    tracing::info!(guild = %guild, moderator = %command.user.id, "crisis resources sent");
+    if let Some(target_channel) = settings.alerts.as_ref().map(|alerts| alerts.channel.clone()) {
+        let note = format!("<@{}> sent crisis resources to <@{member}> in <#{}>.", command.user.id, target.channel_id);
+        post(ctx, &target_channel, CreateMessage::new().content(note).allowed_mentions(no_pings())).await;
+    }
+    respond_privately(ctx, command, "Sent.".to_owned()).await;
 }
 
 /// Posts a message to a channel, retried like an urgent reply; false when it was given up.

@@ -134,6 +134,12 @@ impl Bot {
         }
     }
 
+    /// A notice about the bot itself (settings, opt-outs, staff alerts), which ends with the disclaimer like
+    /// every reply.
+    pub fn notice(&self, text: &str) -> Reply {
+        Composer { catalog: &self.catalog, regions: Vec::new(), local_lines: &[] }.notice(text)
+    }
+
     /// The topics offered while a member types a topic's name: those whose id, command or description contains
     /// what was typed (all of them for nothing typed), in file order, at most `limit`.
     pub fn topic_choices(&self, typed: &str, limit: usize) -> Vec<&Topic> {

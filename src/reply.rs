@@ -25,6 +25,8 @@ pub enum ReplyKind {
     Crisis(CrisisLevel),
     Help,
     Resources,
+    /// A message about the bot itself: a moderator's settings, an opt-out confirmation, a staff alert.
+    Notice,
 }
 
 impl ReplyKind {
@@ -32,7 +34,7 @@ impl ReplyKind {
     pub fn crisis_level(&self) -> CrisisLevel {
         match self {
             ReplyKind::Topic { crisis, .. } | ReplyKind::Crisis(crisis) => *crisis,
-            ReplyKind::Help | ReplyKind::Resources => CrisisLevel::None,
+            ReplyKind::Help | ReplyKind::Resources | ReplyKind::Notice => CrisisLevel::None,
         }
     }
 }
@@ -189,6 +191,13 @@ impl Composer<'_> {
             Section::List(items.collect()),
         ];
         self.reply(ReplyKind::Help, sections)
+    }
+
+    /// A notice: each line of `text` a paragraph, then the disclaimer like every reply.
+    pub fn notice(&self, text: &str) -> Reply {
+        let sections =
+            text.lines().filter(|line| !line.trim().is_empty()).map(|line| Section::Paragraph(line.to_owned()));
+        self.reply(ReplyKind::Notice, sections.collect())
     }
 
     pub fn resources(&self) -> Reply {

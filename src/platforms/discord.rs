@@ -25,7 +25,7 @@ use crate::config::DiscordSettings;
 use crate::cooldown::{Cooldowns, Place};
 use crate::delivery::SendFailure;
 use crate::moderation::ServerSettings;
-use crate::state::{Clock, SqliteStore, Store, StoreError};
+use crate::state::{SqliteStore, Store, StoreError};
 use crate::{Audience, Bot, Catalog, Reply};
 
 /// Names of the options the adapter adds to commands.
@@ -123,14 +123,13 @@ pub async fn run(
     }
     let in_flight = InFlight::new();
     let handler = Handler {
-        bot,
+        bot: Arc::clone(&bot),
         guild: settings.guild_id.map(|id| GuildId::new(id.get())),
         cooldowns: Mutex::new(Cooldowns::new(settings.cooldowns.faq, settings.cooldowns.crisis)),
         me: OnceLock::new(),
         guild_locales: RwLock::new(HashMap::new()),
         in_flight: in_flight.clone(),
-        store,
-        clock: settings.clock.clone(),
+        toolkit: staff::Toolkit { bot: Arc::clone(&bot), store, clock: settings.clock.clone() },
         reminders: OnceLock::new(),
     };
     let mut client =
@@ -200,8 +199,7 @@ struct Handler {
     /// Each server's preferred locale, which picks crisis lines for chat messages.
     guild_locales: RwLock<HashMap<GuildId, String>>,
     in_flight: InFlight,
-    store: Arc<dyn Store>,
-    clock: Clock,
+    toolkit: staff::Toolkit,
     /// The task that posts reminders, started with the first READY.
     reminders: OnceLock<tokio::task::JoinHandle<()>>,
 }
@@ -213,16 +211,16 @@ const REMINDER_TICK: std::time::Duration = std::time::Duration::from_secs(2);
 impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
         let _ = self.me.set(ready.user.id);
-        let (store, clock, reminder_ctx) = (Arc::clone(&self.store), self.clock.clone(), ctx.clone());
+        let (toolkit, reminder_ctx) = (self.toolkit.clone(), ctx.clone());
         self.reminders.get_or_init(|| {
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(REMINDER_TICK);
                 loop {
                     tick.tick().await;
-                    if let Err(error) = staff::remind(&reminder_ctx, store.as_ref(), &clock).await {
+                    if let Err(error) = staff::remind(&reminder_ctx, &toolkit).await {
                         tracing::error!(%error, "cannot check alerts for reminders");
                     }
-                    if let Err(error) = store.prune(clock.now()) {
+                    if let Err(error) = toolkit.store.prune(toolkit.clock.now()) {
                         tracing::error!(%error, "cannot delete old alerts");
                     }
                 }
@@ -284,25 +282,17 @@ impl EventHandler for Handler {
         let Some(_permit) = self.in_flight.enter().await else { return };
         match interaction {
             Interaction::Command(command) => match command.data.name.as_str() {
-                staff::SETTINGS_COMMAND => {
-                    staff::settings_command(&ctx, &command, &self.bot, self.store.as_ref()).await
-                }
+                staff::SETTINGS_COMMAND => staff::settings_command(&ctx, &command, &self.toolkit).await,
                 staff::OPT_OUT_COMMAND
                 | staff::OPT_IN_COMMAND
                 | staff::PRIVACY_COMMAND
                 | staff::STATS_COMMAND
-                | staff::FORGET_COMMAND => {
-                    staff::member_command(&ctx, &command, self.store.as_ref(), &self.clock).await
-                }
-                staff::SEND_RESOURCES => {
-                    staff::send_resources(&ctx, &command, &self.bot, self.store.as_ref(), &self.clock).await
-                }
+                | staff::FORGET_COMMAND => staff::member_command(&ctx, &command, &self.toolkit).await,
+                staff::SEND_RESOURCES => staff::send_resources(&ctx, &command, &self.toolkit).await,
                 _ => self.answer_command(&ctx, &command).await,
             },
             Interaction::Autocomplete(autocomplete) => self.autocomplete(&ctx, &autocomplete).await,
-            Interaction::Component(component) => {
-                staff::button(&ctx, &component, self.store.as_ref(), &self.clock).await
-            }
+            Interaction::Component(component) => staff::button(&ctx, &component, &self.toolkit).await,
             _ => {}
         }
     }
@@ -338,7 +328,7 @@ impl Handler {
         }
         let locale = written.guild.and_then(|g| self.guild_locales.read().expect("not poisoned").get(&g).cloned());
         let settings = written.guild.map(|guild| self.settings(guild));
-        let opted_out = self.store.opted_out(&author.id.to_string()).unwrap_or_else(|error| {
+        let opted_out = self.toolkit.store.opted_out(&author.id.to_string()).unwrap_or_else(|error| {
             // Unknown: answer (a crisis reply is never withheld for want of a database).
             tracing::error!(%error, "cannot read opt-outs");
             false
@@ -351,14 +341,13 @@ impl Handler {
             self.send_chat_reply(ctx, &written, &place, admitted).await;
         }
         if let (Some(facts), Some(guild), Some(settings)) = (decision.alert, written.guild, &settings) {
-            staff::alert(ctx, self.store.as_ref(), &self.clock, settings, staff::Seen { guild, place: &place }, facts)
-                .await;
+            staff::alert(ctx, &self.toolkit, settings, staff::Seen { guild, place: &place }, facts).await;
         }
     }
 
     /// A server's settings; the defaults if they cannot be read (logged), so the bot keeps answering.
     fn settings(&self, guild: GuildId) -> ServerSettings {
-        self.store.settings(&guild.to_string()).unwrap_or_else(|error| {
+        self.toolkit.store.settings(&guild.to_string()).unwrap_or_else(|error| {
             tracing::error!(%error, guild = %guild, "cannot read server settings; using the defaults");
             ServerSettings::default()
         })
@@ -419,8 +408,8 @@ impl Handler {
                 crate::ReplyKind::Topic { id, crisis } if !crisis.is_crisis() => ("faq", id.clone()),
                 kind => ("crisis", kind.crisis_level().as_str().to_owned()),
             };
-            let day = self.clock.now() / 86_400;
-            if let Err(error) = self.store.count(day, &guild.to_string(), kind, &key) {
+            let day = self.toolkit.clock.now() / 86_400;
+            if let Err(error) = self.toolkit.store.count(day, &guild.to_string(), kind, &key) {
                 tracing::warn!(%error, "cannot count a reply");
             }
         }

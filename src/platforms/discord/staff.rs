@@ -17,6 +17,21 @@ use crate::platforms::shared::Retry;
 use crate::state::{AlertRecord, Clock, NewAlert, Store, StoreError};
 use crate::{Audience, Bot};
 
+/// What the toolkit works with: the bot (for its texts and detector), the state and the clock.
+#[derive(Clone)]
+pub struct Toolkit {
+    pub bot: std::sync::Arc<Bot>,
+    pub store: std::sync::Arc<dyn Store>,
+    pub clock: Clock,
+}
+
+impl Toolkit {
+    /// A notice as one Discord message, ending with the disclaimer like every reply.
+    fn notice(&self, text: &str) -> String {
+        super::render::messages(&self.bot.notice(text)).swap_remove(0)
+    }
+}
+
 pub const SETTINGS_COMMAND: &str = "ketamine-settings";
 pub const OPT_OUT_COMMAND: &str = "ketamine-optout";
 pub const OPT_IN_COMMAND: &str = "ketamine-optin";
@@ -177,7 +192,8 @@ fn role_mention(id: &str) -> String {
 }
 
 /// Answers `/ketamine-settings` ephemerally and logs a change to the staff channel.
-pub async fn settings_command(ctx: &Context, command: &CommandInteraction, bot: &Bot, store: &dyn Store) {
+pub async fn settings_command(ctx: &Context, command: &CommandInteraction, toolkit: &Toolkit) {
+    let (bot, store) = (&toolkit.bot, toolkit.store.as_ref());
     let Some(guild) = command.guild_id else { return };
     let server = guild.to_string();
     let answer = match (store.settings(&server), change(&command.data.options())) {
@@ -207,12 +223,13 @@ pub async fn settings_command(ctx: &Context, command: &CommandInteraction, bot: 
             },
         },
     };
-    respond_privately(ctx, command, answer).await;
+    respond_privately(ctx, command, toolkit, &answer).await;
 }
 
 /// `/ketamine-optout`, `/ketamine-optin`, `/ketamine-forget-me`, `/ketamine-privacy` and `/ketamine-stats`,
 /// answered ephemerally.
-pub async fn member_command(ctx: &Context, command: &CommandInteraction, store: &dyn Store, clock: &Clock) {
+pub async fn member_command(ctx: &Context, command: &CommandInteraction, toolkit: &Toolkit) {
+    let (store, clock) = (toolkit.store.as_ref(), &toolkit.clock);
     let member = command.user.id.to_string();
     let answer = match command.data.name.as_str() {
         FORGET_COMMAND => match store.forget(&member) {
@@ -251,11 +268,14 @@ pub async fn member_command(ctx: &Context, command: &CommandInteraction, store: 
         }
         _ => PRIVACY.to_owned(),
     };
-    respond_privately(ctx, command, answer).await;
+    respond_privately(ctx, command, toolkit, &answer).await;
 }
 
-async fn respond_privately(ctx: &Context, command: &CommandInteraction, text: String) {
-    let message = CreateInteractionResponseMessage::new().content(text).ephemeral(true).allowed_mentions(no_pings());
+async fn respond_privately(ctx: &Context, command: &CommandInteraction, toolkit: &Toolkit, text: &str) {
+    let message = CreateInteractionResponseMessage::new()
+        .content(toolkit.notice(text))
+        .ephemeral(true)
+        .allowed_mentions(no_pings());
     if let Err(error) = command.create_response(&ctx.http, CreateInteractionResponse::Message(message)).await {
         tracing::error!(interaction = %command.id, %error, "could not answer a command");
     }
@@ -263,7 +283,8 @@ async fn respond_privately(ctx: &Context, command: &CommandInteraction, text: St
 
 /// "Send crisis resources" on a message: the resources block for the server's region as a reply to it (no
 /// ping), a note to staff of who sent it, and a refusal for a second send to the same member within an hour.
-pub async fn send_resources(ctx: &Context, command: &CommandInteraction, bot: &Bot, store: &dyn Store, clock: &Clock) {
+pub async fn send_resources(ctx: &Context, command: &CommandInteraction, toolkit: &Toolkit) {
+    let (bot, store, clock) = (&toolkit.bot, toolkit.store.as_ref(), &toolkit.clock);
     let (Some(guild), Some(ResolvedTarget::Message(target))) = (command.guild_id, command.data.target()) else {
         return;
     };
@@ -275,7 +296,7 @@ pub async fn send_resources(ctx: &Context, command: &CommandInteraction, bot: &B
     });
     if !resources_allowed(last, now) {
         let refusal = format!("<@{member}> was sent crisis resources less than an hour ago; not sent again.");
-        return respond_privately(ctx, command, refusal).await;
+        return respond_privately(ctx, command, toolkit, &refusal).await;
     }
     let audience = Audience { locale: None, command_prefix: "/", server: Some(&settings) };
     let reply = bot.command(&bot.catalog().crisis.command, None, audience);
@@ -291,17 +312,20 @@ pub async fn send_resources(ctx: &Context, command: &CommandInteraction, bot: &B
         sent &= post(ctx, &target.channel_id.to_string(), message).await.is_some();
     }
     if !sent {
-        return respond_privately(ctx, command, "The resources could not be sent; try again.".to_owned()).await;
+        return respond_privately(ctx, command, toolkit, "The resources could not be sent; try again.").await;
     }
     if let Err(error) = store.record_resources_sent(&server, &member, now) {
         tracing::error!(%error, "cannot record resources sent");
     }
     tracing::info!(guild = %guild, moderator = %command.user.id, "crisis resources sent");
     if let Some(target_channel) = settings.alerts.as_ref().map(|alerts| alerts.channel.clone()) {
-        let note = format!("<@{}> sent crisis resources to <@{member}> in <#{}>.", command.user.id, target.channel_id);
+        let note = toolkit.notice(&format!(
+            "<@{}> sent crisis resources to <@{member}> in <#{}>.",
+            command.user.id, target.channel_id
+        ));
         post(ctx, &target_channel, CreateMessage::new().content(note).allowed_mentions(no_pings())).await;
     }
-    respond_privately(ctx, command, "Sent.".to_owned()).await;
+    respond_privately(ctx, command, toolkit, "Sent.").await;
 }
 
 /// Posts a message to a channel, retried like an urgent reply; false when it was given up.
@@ -326,14 +350,8 @@ pub struct Seen<'a> {
 
 /// Posts a staff alert (level, category, channel, jump link, member as a mention that does not ping, time; never
 /// the text) with an Acknowledge button, and records it.
-pub async fn alert(
-    ctx: &Context,
-    store: &dyn Store,
-    clock: &Clock,
-    settings: &ServerSettings,
-    seen: Seen<'_>,
-    facts: AlertFacts,
-) {
+pub async fn alert(ctx: &Context, toolkit: &Toolkit, settings: &ServerSettings, seen: Seen<'_>, facts: AlertFacts) {
+    let (store, clock) = (toolkit.store.as_ref(), &toolkit.clock);
     let Some(target) = &settings.alerts else { return };
     let (guild, place) = (seen.guild.to_string(), seen.place);
     let now = clock.now();
@@ -374,7 +392,7 @@ pub async fn alert(
     };
     let button = CreateButton::new(format!("{ACKNOWLEDGE}{id}")).label("Acknowledge").style(ButtonStyle::Primary);
     let message = CreateMessage::new()
-        .content(alert_text(&record))
+        .content(toolkit.notice(&alert_text(&record)))
         .components(vec![CreateActionRow::Buttons(vec![button])])
         .allowed_mentions(no_pings());
     match post(ctx, &target.channel, message).await {
@@ -404,10 +422,12 @@ fn alert_text(record: &AlertRecord) -> String {
 }
 
 /// Handles the Acknowledge and opt-out buttons.
-pub async fn button(ctx: &Context, component: &ComponentInteraction, store: &dyn Store, clock: &Clock) {
+pub async fn button(ctx: &Context, component: &ComponentInteraction, toolkit: &Toolkit) {
+    let (store, clock) = (toolkit.store.as_ref(), &toolkit.clock);
+    let private = |text: &str| private(toolkit, text);
     let custom_id = component.data.custom_id.as_str();
     let response = if let Some(id) = custom_id.strip_prefix(ACKNOWLEDGE).and_then(|id| id.parse::<i64>().ok()) {
-        acknowledge(component, store, clock, id)
+        acknowledge(component, toolkit, id)
     } else if let Some(member) = custom_id.strip_prefix(OPT_OUT_BUTTON) {
         if member != component.user.id.to_string() {
             private("Only the member this reply was for can use this button.")
@@ -425,19 +445,19 @@ pub async fn button(ctx: &Context, component: &ComponentInteraction, store: &dyn
     }
 }
 
-fn private(text: &str) -> CreateInteractionResponse {
+fn private(toolkit: &Toolkit, text: &str) -> CreateInteractionResponse {
     CreateInteractionResponse::Message(
-        CreateInteractionResponseMessage::new().content(text).ephemeral(true).allowed_mentions(no_pings()),
+        CreateInteractionResponseMessage::new()
+            .content(toolkit.notice(text))
+            .ephemeral(true)
+            .allowed_mentions(no_pings()),
     )
 }
 
 /// Acknowledges an alert for a member who may manage messages or holds the alert role; others are refused.
-fn acknowledge(
-    component: &ComponentInteraction,
-    store: &dyn Store,
-    clock: &Clock,
-    id: i64,
-) -> CreateInteractionResponse {
+fn acknowledge(component: &ComponentInteraction, toolkit: &Toolkit, id: i64) -> CreateInteractionResponse {
+    let (store, clock) = (toolkit.store.as_ref(), &toolkit.clock);
+    let private = |text: &str| private(toolkit, text);
     let record = match store.alert(id) {
         Ok(Some(record)) => record,
         Ok(None) => return private("This alert is no longer kept (alerts are deleted after 30 days)."),
@@ -458,7 +478,7 @@ fn acknowledge(
     match store.acknowledge(id, &by, at) {
         Ok(true) => {
             tracing::info!(alert = id, "alert acknowledged");
-            let text = format!("{}\nAcknowledged by <@{by}> <t:{at}:f>.", alert_text(&record));
+            let text = toolkit.notice(&format!("{}\nAcknowledged by <@{by}> <t:{at}:f>.", alert_text(&record)));
             CreateInteractionResponse::UpdateMessage(
                 CreateInteractionResponseMessage::new().content(text).components(vec![]).allowed_mentions(no_pings()),
             )
@@ -473,7 +493,8 @@ fn acknowledge(
 
 /// Posts the one reminder for each alert nobody acknowledged within its server's `realert-minutes`, pinging the
 /// server's alert role: the only ping the bot sends, with allowed mentions naming that role and nothing else.
-pub async fn remind(ctx: &Context, store: &dyn Store, clock: &Clock) -> Result<(), StoreError> {
+pub async fn remind(ctx: &Context, toolkit: &Toolkit) -> Result<(), StoreError> {
+    let (store, clock) = (toolkit.store.as_ref(), &toolkit.clock);
     let now = clock.now();
     for record in store.unanswered_alerts()? {
         let settings = store.settings(&record.server)?;
@@ -490,7 +511,7 @@ pub async fn remind(ctx: &Context, store: &dyn Store, clock: &Clock) -> Result<(
             ),
             None => (format!("An alert from <t:{}:R> is not acknowledged yet: {link}", record.created_at), no_pings()),
         };
-        let message = CreateMessage::new().content(content).allowed_mentions(mentions);
+        let message = CreateMessage::new().content(toolkit.notice(&content)).allowed_mentions(mentions);
         if post(ctx, &target.channel, message).await.is_none() {
             tracing::error!(alert = record.id, "gave up a reminder");
         }

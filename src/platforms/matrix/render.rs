@@ -21,7 +21,7 @@ impl Render for Html {
     }
 
     fn paragraph(&mut self, text: &str) {
-        self.html.push_str(&format!("<p>{}</p>", escape(text)));
+        self.html.push_str(&format!("<p>{}</p>", escape(text).replace('\n', "<br>")));
     }
 
     fn list(&mut self, items: &[String]) {

@@ -272,6 +272,8 @@ pub struct MatrixSettings {
     /// The state database (moderator settings, opt-outs, alerts).
     pub state: PathBuf,
     pub cooldowns: CooldownSettings,
+    /// The time staff alerts and reminders go by; tests move it forward.
+    pub clock: crate::state::Clock,
 }
 
 impl MatrixSettings {
@@ -322,6 +324,7 @@ impl MatrixSettings {
             catch_up: seconds(env, "MATRIX_CATCH_UP_SECONDS", matrix.catch_up_seconds, Self::DEFAULT_CATCH_UP)?,
             state: state_path(file, env, state_flag),
             cooldowns: CooldownSettings::resolve(&file.cooldowns, env)?,
+            clock: crate::state::Clock::default(),
         })
     }
 }

@@ -20,11 +20,54 @@ pub const MAX_LOCAL_LINE_CHARS: usize = 200;
 pub const MAX_ALLOWED_PHRASES: usize = 50;
 const DEFAULT_REALERT_MINUTES: u32 = 10;
 
-/// Where staff alerts go, and the role a reminder pings.
+/// Where staff alerts go, and whom a reminder pings: a role on Discord, users the moderators named on Matrix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertTarget {
     pub channel: String,
     pub role: Option<String>,
+    #[serde(default)]
+    pub users: Vec<String>,
+}
+
+/// Reads a settings command as typed in chat (Matrix: `!ketamine-settings alerts !staff:example.org @mod:example.org`),
+/// where the room is the server: `None` for `show`.
+pub fn parse_settings(arguments: &str) -> Result<Option<Change>, String> {
+    let arguments = arguments.trim();
+    let (name, rest) = arguments.split_once(char::is_whitespace).unwrap_or((arguments, ""));
+    let rest = rest.trim();
+    let number = || rest.parse::<u32>().map_err(|_| format!("`{name}` needs a number"));
+    let text = || if rest.is_empty() { Err(format!("`{name}` needs a text")) } else { Ok(rest.to_owned()) };
+    Ok(Some(match (name, rest) {
+        ("" | "show", _) => return Ok(None),
+        ("faq-replies", "on" | "off") => Change::FaqReplies { on: rest == "on", channel: None },
+        ("crisis-replies", "public" | "alert-only") => {
+            Change::CrisisReplies { alert_only: rest == "alert-only", channel: None }
+        }
+        ("alerts", "off") => Change::Alerts(None),
+        ("alerts", _) => {
+            let mut words = rest.split_whitespace();
+            let channel = words.next().ok_or("`alerts` needs the staff room's id")?.to_owned();
+            Change::Alerts(Some(AlertTarget { channel, role: None, users: words.map(str::to_owned).collect() }))
+        }
+        ("realert-minutes", _) => Change::RealertMinutes(number()?),
+        ("faq-cooldown", _) => Change::FaqCooldown(number()?),
+        ("region", _) => Change::Region(text()?),
+        ("add-line", _) => Change::AddLine(text()?),
+        ("remove-line", _) => Change::RemoveLine(number()? as usize),
+        ("allow-phrase", _) => match rest.split_once(char::is_whitespace) {
+            Some((action @ ("add" | "remove"), phrase)) => {
+                Change::AllowPhrase { add: action == "add", phrase: phrase.trim().to_owned() }
+            }
+            _ => return Err("`allow-phrase` needs add or remove, then the phrase".to_owned()),
+        },
+        _ => {
+            return Err(format!(
+                "unknown setting {arguments:?}; the settings are show, faq-replies on|off, crisis-replies \
+                 public|alert-only, alerts <room> [users to ping] | off, realert-minutes N, region R, add-line TEXT, \
+                 remove-line N, allow-phrase add|remove PHRASE, faq-cooldown N"
+            ))
+        }
+    }))
 }
 
 /// One server's (or Matrix room's) moderator settings.
@@ -276,11 +319,11 @@ impl ServerSettings {
             self.faq_channels.iter().map(|(id, on)| format!("FAQ replies: {} in {}", on_off(*on), channel(id))),
         );
         lines.push(match &self.alerts {
-            Some(AlertTarget { channel: id, role: Some(pinged) }) => {
-                format!("Staff alerts: to {}, reminders ping {}", channel(id), role(pinged))
-            }
-            Some(AlertTarget { channel: id, role: None }) => {
-                format!("Staff alerts: to {}, reminders ping nobody", channel(id))
+            Some(target) => {
+                let pinged: Vec<String> =
+                    target.role.iter().map(|id| role(id)).chain(target.users.iter().cloned()).collect();
+                let pinged = if pinged.is_empty() { "nobody".to_owned() } else { pinged.join(", ") };
+                format!("Staff alerts: to {}, reminders ping {pinged}", channel(&target.channel))
             }
             None => "Staff alerts: off".to_owned(),
         });
@@ -389,7 +432,7 @@ mod tests {
     }
 
     fn staff() -> ServerSettings {
-        let target = AlertTarget { channel: "staff".into(), role: Some("mods".into()) };
+        let target = AlertTarget { channel: "staff".into(), role: Some("mods".into()), users: Vec::new() };
         apply(&ServerSettings::default(), Change::Alerts(Some(target))).unwrap()
     }
 
@@ -465,6 +508,22 @@ mod tests {
         assert!(matches!(apply(&settings, Change::Region("atlantis".into())), Err(Refusal::UnknownRegion(..))));
         assert_eq!(apply(&settings, Change::RealertMinutes(0)), Err(Refusal::OutOfRange(0, 1440)));
         assert_eq!(apply(&settings, Change::FaqCooldown(30)).unwrap().faq_cooldown_minutes, Some(30));
+    }
+
+    #[test]
+    fn settings_typed_in_chat_read_as_changes() {
+        assert_eq!(parse_settings(""), Ok(None));
+        assert_eq!(parse_settings("faq-replies off"), Ok(Some(Change::FaqReplies { on: false, channel: None })));
+        let alerts = AlertTarget { channel: "!staff:x".into(), role: None, users: vec!["@mod:x".into()] };
+        assert_eq!(parse_settings("alerts !staff:x @mod:x"), Ok(Some(Change::Alerts(Some(alerts)))));
+        assert_eq!(parse_settings("alerts off"), Ok(Some(Change::Alerts(None))));
+        let phrase = Change::AllowPhrase { add: true, phrase: "Suicide Season".into() };
+        assert_eq!(parse_settings("allow-phrase add Suicide Season"), Ok(Some(phrase)));
+        assert_eq!(
+            parse_settings("add-line Call us: https://x.org"),
+            Ok(Some(Change::AddLine("Call us: https://x.org".into())))
+        );
+        assert!(parse_settings("realert-minutes soon").is_err() && parse_settings("colour blue").is_err());
     }
 
     #[test]

@@ -139,6 +139,8 @@ pub trait Store: Send + Sync {
     fn add_alert(&self, alert: &NewAlert<'_>) -> Result<i64, StoreError>;
     fn set_alert_message(&self, id: i64, alert_message: &str) -> Result<(), StoreError>;
     fn alert(&self, id: i64) -> Result<Option<AlertRecord>, StoreError>;
+    /// The alert posted as `alert_message` (a platform's message or event id).
+    fn alert_by_message(&self, alert_message: &str) -> Result<Option<AlertRecord>, StoreError>;
     /// Records who acknowledged an alert; false when it was acknowledged already.
     fn acknowledge(&self, id: i64, by: &str, at: i64) -> Result<bool, StoreError>;
     /// Alerts neither acknowledged nor reminded about, oldest first.
@@ -307,6 +309,12 @@ impl Store for SqliteStore {
         self.with(|db| db.query_row("SELECT * FROM alerts WHERE id = ?1", [id], alert_from_row).optional())
     }
 
+    fn alert_by_message(&self, alert_message: &str) -> Result<Option<AlertRecord>, StoreError> {
+        self.with(|db| {
+            db.query_row("SELECT * FROM alerts WHERE alert_message = ?1", [alert_message], alert_from_row).optional()
+        })
+    }
+
     fn acknowledge(&self, id: i64, by: &str, at: i64) -> Result<bool, StoreError> {
         let changed = self.with(|db| {
             db.execute(
@@ -456,6 +464,8 @@ mod tests {
         assert_eq!(unanswered(), [id, other]);
         store.mark_reminded(id, 160).unwrap();
         assert_eq!(unanswered(), [other], "one reminder");
+        store.set_alert_message(other, "$event").unwrap();
+        assert_eq!(store.alert_by_message("$event").unwrap().map(|a| a.id), Some(other));
         assert!(store.acknowledge(other, "mod", 260).unwrap());
         assert!(!store.acknowledge(other, "mod2", 270).unwrap(), "acknowledged once");
         assert!(unanswered().is_empty());

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use ketamine_info_bot::config::{CooldownSettings, MatrixAuth, MatrixSettings, Secret};
 use ketamine_info_bot::platforms::matrix::{self, MatrixError};
+use ketamine_info_bot::state::Clock;
 use ketamine_info_bot::{Bot, Catalog};
 use matrix_sdk::ruma::events::room::message::{ReplacementMetadata, RoomMessageEventContent};
 use matrix_sdk::ruma::OwnedEventId;
@@ -59,6 +60,7 @@ fn settings(synapse: &Synapse, user: &str, store: &Path) -> MatrixSettings {
         catch_up: MatrixSettings::DEFAULT_CATCH_UP,
         state: store.with_extension("state.db"),
         cooldowns: CooldownSettings::DEFAULT,
+        clock: Clock::default(),
     }
 }
 
@@ -626,4 +628,82 @@ async fn a_message_arriving_as_the_bot_stops_is_answered_once_before_or_after_th
     assert_eq!(member.replies_to(&crisis).len(), 1, "answered once");
     assert_eq!(member.replies_to(&question).len(), 1, "what was answered before the stop is not answered again");
     terminate(restarted, WAIT).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn moderators_set_up_a_staff_room_acknowledge_alerts_and_members_opt_out() {
+    let synapse = shared_synapse();
+    let (bot_user, moderator_user, member_user) = (
+        synapse.register(&unique("bot"), PASSWORD).await,
+        synapse.register(&unique("mod"), PASSWORD).await,
+        synapse.register(&unique("member"), PASSWORD).await,
+    );
+    let store = scratch(&unique("toolkit"));
+    let clock = Clock::default();
+    let bot_settings = MatrixSettings { clock: clock.clone(), ..settings(synapse, &bot_user, &store.join("bot")) };
+    let running = Running::start(bot_settings);
+    let moderator = Member::login(&synapse.url, &moderator_user, PASSWORD, &store.join("mod")).await;
+    let member = Member::login(&synapse.url, &member_user, PASSWORD, &store.join("member")).await;
+    let room = moderator.create_room(false, &[&bot_user, &member_user]).await;
+    let staff = moderator.create_room(false, &[&bot_user]).await;
+    assert!(moderator.wait_for_membership(&room, &bot_user, WAIT).await);
+    assert!(moderator.wait_for_membership(&staff, &bot_user, WAIT).await);
+    let member_room = member.join(room.room_id()).await;
+    assert!(moderator.wait_for_membership(&room, &member_user, WAIT).await);
+
+    let command =
+        moderator.say(&room, &format!("!ketamine-settings alerts {} {moderator_user}", staff.room_id())).await;
+    let saved = moderator.reply_to(&command, WAIT).await;
+    assert!(saved.body().contains("Saved") && saved.body().ends_with(&disclaimer()), "{}", saved.body());
+    let line = moderator.say(&room, "!ketamine-settings add-line Our peer line: https://peer.example.org").await;
+    assert!(moderator.reply_to(&line, WAIT).await.body().contains("Local line 1"));
+    let refused = member.say(&member_room, "!ketamine-settings faq-replies off").await;
+    assert!(member.reply_to(&refused, WAIT).await.body().contains("power level 50"));
+
+    // A crisis: the public reply with the room's local line, and an alert in the staff room without the text.
+    let crisis = member.say(&member_room, "I want to kill myself tonight").await;
+    let reply = member.reply_to(&crisis, WAIT).await;
+    assert!(reply.body().contains("988") && reply.body().contains("https://peer.example.org"));
+    let link = format!("https://matrix.to/#/{}/{crisis}", room.room_id());
+    let alert = moderator.wait_for(WAIT, |r| r.body().contains(&link)).await;
+    assert!(
+        alert.body().contains("Possible crisis: self") && !alert.body().contains("kill myself"),
+        "{}",
+        alert.body()
+    );
+    assert_eq!(alert.event["content"]["m.mentions"], json!({}), "the alert pings nobody");
+    let alert_id: OwnedEventId = alert.event["event_id"].as_str().unwrap().try_into().unwrap();
+    moderator.react(&staff, &alert_id, "✅").await;
+    let acknowledged = moderator.reply_to(&alert_id, WAIT).await;
+    assert!(acknowledged.body().contains(&format!("Acknowledged by {moderator_user}")));
+
+    // An alert nobody acknowledges gets one reminder after realert-minutes, mentioning the named moderator.
+    let second = member.say(&member_room, "my friend said she wants to kill herself").await;
+    let second_link = format!("https://matrix.to/#/{}/{second}", room.room_id());
+    moderator
+        .wait_for(WAIT, |r| r.body().contains(&second_link) && r.body().contains("Possible crisis: third_party"))
+        .await;
+    clock.advance(11 * 60);
+    let reminder = moderator
+        .wait_for(WAIT, |r| r.body().contains("not acknowledged yet") && r.body().contains(&second_link))
+        .await;
+    assert_eq!(reminder.event["content"]["m.mentions"]["user_ids"], json!([moderator_user]));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(moderator.received(|r| r.body().contains("not acknowledged yet")).len(), 1, "one reminder");
+
+    // A member opts out: no automatic replies; commands still answer.
+    let optout = member.say(&member_room, "!ketamine-optout").await;
+    assert!(member.reply_to(&optout, WAIT).await.body().starts_with("Done"));
+    let question = member.say(&member_room, "is ketamine legal?").await;
+    expect_silence(&member, &question).await;
+    running.stop().await;
+
+    // Settings and opt-outs survive a restart.
+    let running = Running::start(MatrixSettings { clock, ..settings(synapse, &bot_user, &store.join("bot")) });
+    let show = moderator.say(&room, "!ketamine-settings").await;
+    let shown = moderator.reply_to(&show, WAIT).await;
+    assert!(shown.body().contains(&format!("Staff alerts: to {}", staff.room_id())), "{}", shown.body());
+    let again = member.say(&member_room, "is ketamine legal?").await;
+    expect_silence(&member, &again).await;
+    running.stop().await;
 }

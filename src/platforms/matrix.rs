@@ -16,6 +16,7 @@
 //! - **One process per store**, held by a lock file; the store is `0700`, its crypto store encrypted.
 
 pub mod render;
+pub mod staff;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -28,6 +29,7 @@ use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::config::{RequestConfig, SyncSettings};
 use matrix_sdk::ruma::api::client::filter::FilterDefinition;
 use matrix_sdk::ruma::api::error::{ErrorKind, LimitExceededErrorData, RetryAfter};
+use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
 use matrix_sdk::ruma::events::relation::{InReplyTo, Reply as ReplyRelation};
 use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
@@ -46,6 +48,7 @@ use super::shared::{decide_chat, hold_lock, InFlight, Retry};
 use crate::config::{MatrixAuth, MatrixSettings};
 use crate::cooldown::{Cooldowns, Place, Ticket};
 use crate::delivery::SendFailure;
+use crate::moderation::ServerSettings;
 use crate::{Audience, Bot, Incoming, Reply};
 
 const DEVICE_NAME: &str = "ketamine-info-bot";
@@ -61,6 +64,8 @@ const JOIN_TRIES: u32 = 8;
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Event ids remembered to drop duplicates that a reconnect may deliver again.
 const REMEMBERED_EVENTS: usize = 4096;
+/// How often unacknowledged alerts are checked for their reminder.
+const REMINDER_TICK: Duration = Duration::from_secs(2);
 /// Replies that are not urgent waiting in one room; beyond this the newest is dropped (a room is being flooded).
 const QUEUED_PER_ROOM: usize = 16;
 
@@ -80,6 +85,8 @@ pub enum MatrixError {
          would answer every message twice"
     )]
     AlreadyRunning(PathBuf),
+    #[error("cannot open the state database")]
+    State(#[source] crate::state::StoreError),
     #[error("Matrix")]
     Client(#[source] matrix_sdk::Error),
     #[error("Matrix client setup")]
@@ -275,8 +282,25 @@ async fn serve(
     let catch_up = if restored { settings.catch_up } else { Duration::ZERO };
     let cutoff_millis = u64::from(started.0).saturating_sub(catch_up.as_millis() as u64);
     let cutoff = MilliSecondsSinceUnixEpoch(UInt::try_from(cutoff_millis).unwrap_or_default());
+    let state = crate::state::SqliteStore::open(&settings.state).map_err(MatrixError::State)?;
+    let toolkit = staff::Toolkit { bot: Arc::clone(&bot), store: Arc::new(state), clock: settings.clock.clone() };
+    let reminders = (toolkit.clone(), client.clone());
+    tokio::spawn(async move {
+        let (toolkit, client) = reminders;
+        let mut tick = tokio::time::interval(REMINDER_TICK);
+        loop {
+            tick.tick().await;
+            if let Err(error) = toolkit.remind(&client).await {
+                tracing::error!(%error, "cannot check alerts for reminders");
+            }
+            if let Err(error) = toolkit.store.prune(toolkit.clock.now()) {
+                tracing::error!(%error, "cannot delete old alerts");
+            }
+        }
+    });
     let handler = Arc::new(Handler {
         bot,
+        toolkit,
         me,
         cutoff,
         locale: settings.locale.clone(),
@@ -300,6 +324,11 @@ async fn serve(
     client.add_event_handler(move |event: OriginalSyncRoomMessageEvent, room: Room| {
         let handler = Arc::clone(&on_message);
         async move { handler.answer(event, room).await }
+    });
+    let on_reaction = Arc::clone(&handler);
+    client.add_event_handler(move |event: OriginalSyncReactionEvent, room: Room| {
+        let handler = Arc::clone(&on_reaction);
+        async move { handler.react(event, room).await }
     });
     let on_undecryptable = Arc::clone(&handler);
     client.add_event_handler(move |_: OriginalSyncRoomEncryptedEvent, room: Room| {
@@ -506,6 +535,7 @@ impl SeenEvents {
 
 struct Handler {
     bot: Arc<Bot>,
+    toolkit: staff::Toolkit,
     me: OwnedUserId,
     /// Messages older than this are history and never answered.
     cutoff: MilliSecondsSinceUnixEpoch,
@@ -550,7 +580,7 @@ impl Handler {
 
     /// Decides the reply to a message (or to an edit's new text) and queues it; never waits on a send.
     async fn answer(&self, event: OriginalSyncRoomMessageEvent, room: Room) {
-        let Some(permit) = self.in_flight.enter().await else { return };
+        let Some(permit) = self.in_flight.enter().await.map(Arc::new) else { return };
         if event.sender == self.me || event.origin_server_ts < self.cutoff {
             return;
         }
@@ -568,12 +598,30 @@ impl Handler {
         let MessageType::Text(text) = msgtype else { return };
         // A reply quotes the message it answers; only the new text is the member's.
         let body = remove_plain_reply_fallback(&text.body);
-        let audience = Audience { locale: self.locale.as_deref(), command_prefix: "!", server: None };
         let place = Place {
             channel: room.room_id().to_string(),
             person: event.sender.to_string(),
             message: message.to_string(),
         };
+        if let Some((name, arguments)) = staff::command(body).filter(|_| !edit) {
+            tracing::info!(room = %place.channel, event = %place.message, command = name, "toolkit command");
+            for (reply, to) in self.toolkit.answer(&room, &event, name, arguments).await {
+                let job = Job { reply, ticket: None, in_reply_to: to, place: place.clone(), _permit: permit.clone() };
+                self.outbox.send(room.clone(), job, &self.cooldowns);
+            }
+            return;
+        }
+        let store = self.toolkit.store.as_ref();
+        let settings = store.settings(&place.channel).unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot read the room's settings; using the defaults");
+            ServerSettings::default()
+        });
+        let opted_out = store.opted_out(&place.person).unwrap_or_else(|error| {
+            // Unknown: answer (a crisis reply is never withheld for want of a database).
+            tracing::error!(%error, "cannot read opt-outs");
+            false
+        });
+        let audience = Audience { locale: self.locale.as_deref(), command_prefix: "!", server: Some(&settings) };
         let decided = match self.bot.parse(body, &['!']) {
             Incoming::Command { .. } if edit => None,
             Incoming::Command { name, argument } => {
@@ -581,13 +629,35 @@ impl Handler {
                 tracing::info!(room = %place.channel, event = %place.message, command = name, answered = ticket.is_some(), "command");
                 ticket.map(|ticket| (self.bot.command(name, argument, audience), Some(ticket)))
             }
-            Incoming::Chat(text) => decide_chat(&self.bot, &self.cooldowns, text, audience, &place, edit, false)
-                .reply
-                .map(|admitted| (admitted.reply, Some(admitted.ticket))),
+            Incoming::Chat(text) => {
+                let decision = decide_chat(&self.bot, &self.cooldowns, text, audience, &place, edit, opted_out);
+                if let Some(facts) = decision.alert {
+                    self.toolkit.alert(room.client(), &settings, &place, facts).await;
+                }
+                decision.reply.map(|admitted| (admitted.reply, Some(admitted.ticket)))
+            }
         };
         let Some((reply, ticket)) = decided else { return };
         let job = Job { reply, ticket, in_reply_to: message, place, _permit: permit };
         self.outbox.send(room, job, &self.cooldowns);
+    }
+
+    /// A ✅ reaction on an alert in a staff room acknowledges it, from a moderator of that room.
+    async fn react(&self, event: OriginalSyncReactionEvent, room: Room) {
+        let Some(permit) = self.in_flight.enter().await.map(Arc::new) else { return };
+        let annotation = &event.content.relates_to;
+        if event.sender == self.me || annotation.key != staff::ACKNOWLEDGE_REACTION {
+            return;
+        }
+        let place = Place {
+            channel: room.room_id().to_string(),
+            person: event.sender.to_string(),
+            message: event.event_id.to_string(),
+        };
+        for (reply, to) in self.toolkit.reaction(&room, &annotation.event_id, &event.sender).await {
+            let job = Job { reply, ticket: None, in_reply_to: to, place: place.clone(), _permit: permit.clone() };
+            self.outbox.send(room.clone(), job, &self.cooldowns);
+        }
     }
 
     /// Counts a message the bot could not decrypt, by room; the count is logged, the message never.
@@ -606,8 +676,8 @@ struct Job {
     ticket: Option<Ticket>,
     in_reply_to: OwnedEventId,
     place: Place,
-    /// Keeps a shutdown waiting until the reply is sent or given up.
-    _permit: OwnedSemaphorePermit,
+    /// Keeps a shutdown waiting until the reply (and any sent with it) is sent or given up.
+    _permit: Arc<OwnedSemaphorePermit>,
 }
 
 /// Replies waiting in one room: urgent ones (crisis replies, crisis resources) first, in arrival order.

@@ -127,15 +127,37 @@ impl Member {
 
     /// Waits for the first reply to `event`.
     pub async fn reply_to(&self, event: &OwnedEventId, timeout: Duration) -> Received {
+        self.wait_for(timeout, |received| received.in_reply_to() == Some(event.as_str())).await
+    }
+
+    /// Waits for the first message received that satisfies `matches`.
+    pub async fn wait_for(&self, timeout: Duration, matches: impl Fn(&Received) -> bool) -> Received {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let arrived = self.arrived.notified();
-            if let Some(reply) = self.replies_to(event).into_iter().next() {
-                return reply;
+            if let Some(found) = self.received.lock().unwrap().iter().find(|r| matches(r)).cloned() {
+                return found;
             }
             if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                panic!("no reply to {event} within {timeout:?}");
+                panic!("no matching message within {timeout:?}");
             }
         }
+    }
+
+    /// Everything received that satisfies `matches`.
+    pub fn received(&self, matches: impl Fn(&Received) -> bool) -> Vec<Received> {
+        self.received.lock().unwrap().iter().filter(|r| matches(r)).cloned().collect()
+    }
+
+    /// Joins a room the member was invited to.
+    pub async fn join(&self, room: &matrix_sdk::ruma::RoomId) -> Room {
+        self.client.join_room_by_id(room).await.expect("joined")
+    }
+
+    /// Reacts to `event` with `key`.
+    pub async fn react(&self, room: &Room, event: &OwnedEventId, key: &str) {
+        use matrix_sdk::ruma::events::reaction::ReactionEventContent;
+        use matrix_sdk::ruma::events::relation::Annotation;
+        room.send(ReactionEventContent::new(Annotation::new(event.clone(), key.to_owned()))).await.expect("reacted");
     }
 }

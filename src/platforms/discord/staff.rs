@@ -168,7 +168,9 @@ fn change(options: &[ResolvedOption<'_>]) -> Result<Option<Change>, String> {
         "crisis-replies" => {
             Change::CrisisReplies { alert_only: string("mode").as_deref() == Some("alert-only"), channel }
         }
-        "alerts" => Change::Alerts(Some(AlertTarget { channel: channel.ok_or_else(missing)?, role })),
+        "alerts" => {
+            Change::Alerts(Some(AlertTarget { channel: channel.ok_or_else(missing)?, role, users: Vec::new() }))
+        }
         "alerts-off" => Change::Alerts(None),
         "realert-minutes" => Change::RealertMinutes(integer("minutes").ok_or_else(missing)?),
         "region" => Change::Region(string("region").ok_or_else(missing)?),
@@ -496,7 +498,8 @@ fn acknowledge(component: &ComponentInteraction, toolkit: &Toolkit, id: i64) -> 
 pub async fn remind(ctx: &Context, toolkit: &Toolkit) -> Result<(), StoreError> {
     let (store, clock) = (toolkit.store.as_ref(), &toolkit.clock);
     let now = clock.now();
-    for record in store.unanswered_alerts()? {
+    // Discord's alerts only: a Matrix adapter sharing the database reminds about its own.
+    for record in store.unanswered_alerts()?.into_iter().filter(|record| record.alert_channel.parse::<u64>().is_ok()) {
         let settings = store.settings(&record.server)?;
         if !settings.reminder_due(record.created_at, now) {
             continue;

@@ -864,3 +864,17 @@ async fn moderators_send_resources_see_stats_and_members_are_forgotten() {
     );
     stop_and_check(&fake, running).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupted_state_database_stops_the_bot_and_is_left_untouched() {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let state = state_path();
+    let garbage = b"not a database: someone copied a text file here by mistake ..............".to_vec();
+    std::fs::write(&state, &garbage).unwrap();
+    let child = spawn_binary_in(&fake, TOKEN, &state);
+    let output = tokio::time::timeout(WAIT, child.wait_with_output()).await.expect("exits by itself").unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("state database") && stderr.contains("corrupted"), "{stderr}");
+    assert_eq!(std::fs::read(&state).unwrap(), garbage, "left as it was");
+    assert_eq!(fake.identifies(), 0, "never connected");
+}

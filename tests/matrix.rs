@@ -707,3 +707,36 @@ async fn moderators_set_up_a_staff_room_acknowledge_alerts_and_members_opt_out()
     expect_silence(&member, &again).await;
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn moderators_send_resources_and_members_read_privacy_stats_and_are_forgotten() {
+    use matrix_sdk::ruma::events::relation::{InReplyTo, Reply};
+    use matrix_sdk::ruma::events::room::message::Relation;
+    let synapse = shared_synapse();
+    let scene = scene(synapse, false).await;
+    let privacy = ask(&scene, "!ketamine-privacy").await;
+    assert!(privacy.body().starts_with("What this bot reads") && privacy.body().ends_with(&disclaimer()));
+
+    // The room's creator moderates it: resources in reply to a message, once an hour per member.
+    let quiet = scene.member.say(&scene.room, "everything is grey and I can't see a way out").await;
+    let send = |to: &OwnedEventId| {
+        let mut content = RoomMessageEventContent::text_plain("!ketamine-send-resources");
+        content.relates_to = Some(Relation::Reply(Reply::new(InReplyTo::new(to.clone()))));
+        content
+    };
+    let first = scene.member.send(&scene.room, send(&quiet)).await;
+    assert!(scene.member.reply_to(&first, WAIT).await.body().starts_with("Sent."));
+    let resources =
+        scene.member.wait_for(WAIT, |r| r.sender == scene.bot_user && r.in_reply_to() == Some(quiet.as_str())).await;
+    assert!(resources.body().contains("988") && resources.body().ends_with(&disclaimer()));
+    let second = scene.member.send(&scene.room, send(&quiet)).await;
+    assert!(scene.member.reply_to(&second, WAIT).await.body().contains("less than an hour ago"));
+
+    let stats = ask(&scene, "!ketamine-stats").await;
+    assert!(stats.body().starts_with("Last 7 days:"), "{}", stats.body());
+    let forget = ask(&scene, "!ketamine-forget-me").await;
+    assert!(forget.body().starts_with("Done"));
+    let third = scene.member.send(&scene.room, send(&quiet)).await;
+    assert!(scene.member.reply_to(&third, WAIT).await.body().starts_with("Sent."), "the record went with the member");
+    scene.running.stop().await;
+}

@@ -315,6 +315,19 @@ mod tests {
     }
 
     #[test]
+    fn a_servers_own_faq_window_replaces_the_default() {
+        let mut cooldowns = cooldowns();
+        let start = Instant::now();
+        let mut ask = |person: &str, at: Instant| {
+            let outcome = bot().chat("is ketamine legal?", AUDIENCE);
+            cooldowns.admit_chat(&place("general", person), outcome, at, Some(MINUTE)).is_some()
+        };
+        assert!(ask("ann", start));
+        assert!(!ask("bob", start + MINUTE / 2));
+        assert!(ask("bob", start + 2 * MINUTE), "the default ten minutes would still hold it");
+    }
+
+    #[test]
     fn crisis_replies_ignore_faq_cooldowns_but_not_one_per_person_and_level() {
         let mut cooldowns = cooldowns();
         let start = Instant::now();

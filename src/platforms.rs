@@ -19,7 +19,8 @@ mod shared {
     use crate::cooldown::{Admission, Admitted, Cooldowns, Place};
     use crate::delivery::{self, SendFailure};
     use crate::moderation::{self, AlertFacts, ServerSettings};
-    use crate::{Audience, Bot, Reply};
+    use crate::state::{Clock, Store};
+    use crate::{Audience, Bot, Reply, ReplyKind};
 
     /// How long a shutdown waits for replies already being sent.
     const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -118,6 +119,18 @@ mod shared {
             _ => None,
         };
         ChatDecision { reply, alert }
+    }
+
+    /// Counts an automatic reply for the server's statistics (`/ketamine-stats`): FAQ replies by topic, crisis
+    /// replies by level; no ids.
+    pub fn count_reply(store: &dyn Store, clock: &Clock, server: &str, reply: &Reply) {
+        let (kind, key) = match reply.kind() {
+            ReplyKind::Topic { id, crisis } if !crisis.is_crisis() => ("faq", id.clone()),
+            kind => ("crisis", kind.crisis_level().as_str().to_owned()),
+        };
+        if let Err(error) = store.count(clock.now() / 86_400, server, kind, &key) {
+            tracing::warn!(%error, "cannot count a reply");
+        }
     }
 
     /// The retries of one reply, as [`delivery`] says: call [`Retry::again`] after each failed attempt.

@@ -568,6 +568,7 @@ fn matrix_bot(synapse: &Synapse, user: &str, password: &str, store: &Path) -> to
         .env("MATRIX_USER", user)
         .env("MATRIX_PASSWORD", password)
         .env("MATRIX_STORE", store)
+        .env("STATE_PATH", store.with_extension("state.db"))
         .env_remove("MATRIX_ACCESS_TOKEN");
     command
 }
@@ -690,6 +691,16 @@ async fn moderators_set_up_a_staff_room_acknowledge_alerts_and_members_opt_out()
     assert_eq!(reminder.event["content"]["m.mentions"]["user_ids"], json!([moderator_user]));
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(moderator.received(|r| r.body().contains("not acknowledged yet")).len(), 1, "one reminder");
+    // `!ack` in reply to the alert acknowledges it too.
+    let second_alert = moderator.received(|r| r.body().contains(&second_link) && r.body().contains("Possible crisis"));
+    let second_alert: OwnedEventId = second_alert[0].event["event_id"].as_str().unwrap().try_into().unwrap();
+    let mut ack = RoomMessageEventContent::text_plain("!ack");
+    ack.relates_to =
+        Some(matrix_sdk::ruma::events::room::message::Relation::Reply(matrix_sdk::ruma::events::relation::Reply::new(
+            matrix_sdk::ruma::events::relation::InReplyTo::new(second_alert),
+        )));
+    let ack = moderator.send(&staff, ack).await;
+    assert!(moderator.reply_to(&ack, WAIT).await.body().contains(&format!("Acknowledged by {moderator_user}")));
 
     // A member opts out: no automatic replies; commands still answer.
     let optout = member.say(&member_room, "!ketamine-optout").await;
@@ -732,8 +743,10 @@ async fn moderators_send_resources_and_members_read_privacy_stats_and_are_forgot
     let second = scene.member.send(&scene.room, send(&quiet)).await;
     assert!(scene.member.reply_to(&second, WAIT).await.body().contains("less than an hour ago"));
 
+    ask(&scene, "is ketamine legal?").await;
+    tokio::time::sleep(QUIET).await; // counted once the homeserver has taken the reply
     let stats = ask(&scene, "!ketamine-stats").await;
-    assert!(stats.body().starts_with("Last 7 days:"), "{}", stats.body());
+    assert!(stats.body().starts_with("Last 7 days: FAQ replies: legal-status 1."), "{}", stats.body());
     let forget = ask(&scene, "!ketamine-forget-me").await;
     assert!(forget.body().starts_with("Done"));
     let third = scene.member.send(&scene.room, send(&quiet)).await;

@@ -20,7 +20,7 @@ use serenity::all::{
 };
 use serenity::async_trait;
 
-use super::shared::{decide_chat, hold_lock, InFlight, Retry};
+use super::shared::{count_reply, decide_chat, hold_lock, InFlight, Retry};
 use crate::config::DiscordSettings;
 use crate::cooldown::{Cooldowns, Place};
 use crate::delivery::SendFailure;
@@ -404,14 +404,7 @@ impl Handler {
             return;
         }
         if let Some(guild) = written.guild {
-            let (kind, key) = match admitted.reply.kind() {
-                crate::ReplyKind::Topic { id, crisis } if !crisis.is_crisis() => ("faq", id.clone()),
-                kind => ("crisis", kind.crisis_level().as_str().to_owned()),
-            };
-            let day = self.toolkit.clock.now() / 86_400;
-            if let Err(error) = self.toolkit.store.count(day, &guild.to_string(), kind, &key) {
-                tracing::warn!(%error, "cannot count a reply");
-            }
+            count_reply(self.toolkit.store.as_ref(), &self.toolkit.clock, &guild.to_string(), &admitted.reply);
         }
     }
 

@@ -44,7 +44,7 @@ use matrix_sdk::ruma::{
 use matrix_sdk::{Client, Room, SessionMeta, SessionTokens};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::shared::{decide_chat, hold_lock, InFlight, Retry};
+use super::shared::{count_reply, decide_chat, hold_lock, InFlight, Retry};
 use crate::config::{MatrixAuth, MatrixSettings};
 use crate::cooldown::{Cooldowns, Place, Ticket};
 use crate::delivery::SendFailure;
@@ -606,8 +606,15 @@ impl Handler {
         if let Some((name, arguments)) = staff::command(body).filter(|_| !edit) {
             tracing::info!(room = %place.channel, event = %place.message, command = name, "toolkit command");
             for (reply, to) in self.toolkit.answer(&room, &event, name, arguments).await {
-                let job = Job { reply, ticket: None, in_reply_to: to, place: place.clone(), _permit: permit.clone() };
-                self.outbox.send(room.clone(), job, &self.cooldowns);
+                let job = Job {
+                    reply,
+                    ticket: None,
+                    automatic: false,
+                    in_reply_to: to,
+                    place: place.clone(),
+                    _permit: permit.clone(),
+                };
+                self.outbox.send(room.clone(), job, &self.cooldowns, &self.toolkit);
             }
             return;
         }
@@ -627,19 +634,19 @@ impl Handler {
             Incoming::Command { name, argument } => {
                 let ticket = self.cooldowns.lock().expect("not poisoned").admit_command(&place, name, Instant::now());
                 tracing::info!(room = %place.channel, event = %place.message, command = name, answered = ticket.is_some(), "command");
-                ticket.map(|ticket| (self.bot.command(name, argument, audience), Some(ticket)))
+                ticket.map(|ticket| (self.bot.command(name, argument, audience), Some(ticket), false))
             }
             Incoming::Chat(text) => {
                 let decision = decide_chat(&self.bot, &self.cooldowns, text, audience, &place, edit, opted_out);
                 if let Some(facts) = decision.alert {
                     self.toolkit.alert(room.client(), &settings, &place, facts).await;
                 }
-                decision.reply.map(|admitted| (admitted.reply, Some(admitted.ticket)))
+                decision.reply.map(|admitted| (admitted.reply, Some(admitted.ticket), true))
             }
         };
-        let Some((reply, ticket)) = decided else { return };
-        let job = Job { reply, ticket, in_reply_to: message, place, _permit: permit };
-        self.outbox.send(room, job, &self.cooldowns);
+        let Some((reply, ticket, automatic)) = decided else { return };
+        let job = Job { reply, ticket, automatic, in_reply_to: message, place, _permit: permit };
+        self.outbox.send(room, job, &self.cooldowns, &self.toolkit);
     }
 
     /// A ✅ reaction on an alert in a staff room acknowledges it, from a moderator of that room.
@@ -655,8 +662,15 @@ impl Handler {
             message: event.event_id.to_string(),
         };
         for (reply, to) in self.toolkit.reaction(&room, &annotation.event_id, &event.sender).await {
-            let job = Job { reply, ticket: None, in_reply_to: to, place: place.clone(), _permit: permit.clone() };
-            self.outbox.send(room.clone(), job, &self.cooldowns);
+            let job = Job {
+                reply,
+                ticket: None,
+                automatic: false,
+                in_reply_to: to,
+                place: place.clone(),
+                _permit: permit.clone(),
+            };
+            self.outbox.send(room.clone(), job, &self.cooldowns, &self.toolkit);
         }
     }
 
@@ -674,6 +688,8 @@ struct Job {
     reply: Reply,
     /// The cooldown windows it took, given back if it cannot be sent.
     ticket: Option<Ticket>,
+    /// An automatic reply, counted for the room's statistics once sent.
+    automatic: bool,
     in_reply_to: OwnedEventId,
     place: Place,
     /// Keeps a shutdown waiting until the reply (and any sent with it) is sent or given up.
@@ -725,7 +741,7 @@ struct RoomSender {
 
 impl Outbox {
     /// Queues a reply for `room`, starting the room's sender task if none is running.
-    fn send(&self, room: Room, job: Job, cooldowns: &Arc<Mutex<Cooldowns>>) {
+    fn send(&self, room: Room, job: Job, cooldowns: &Arc<Mutex<Cooldowns>>, toolkit: &staff::Toolkit) {
         let sender = Arc::clone(self.rooms.lock().expect("not poisoned").entry(room.room_id().to_owned()).or_default());
         let urgent = job.reply.is_urgent();
         if let Err(job) = sender.queue.lock().expect("not poisoned").push(job, urgent) {
@@ -740,7 +756,8 @@ impl Outbox {
             return; // its task takes it
         }
         let cooldowns = Arc::clone(cooldowns);
-        tokio::spawn(async move { sender.run(room, cooldowns).await });
+        let toolkit = toolkit.clone();
+        tokio::spawn(async move { sender.run(room, cooldowns, toolkit).await });
     }
 
     /// Whether no reply is waiting or being sent anywhere.
@@ -751,7 +768,7 @@ impl Outbox {
 
 impl RoomSender {
     /// Sends the room's replies, urgent ones first, until the queue is empty.
-    async fn run(&self, room: Room, cooldowns: Arc<Mutex<Cooldowns>>) {
+    async fn run(&self, room: Room, cooldowns: Arc<Mutex<Cooldowns>>, toolkit: staff::Toolkit) {
         loop {
             let job = {
                 let mut queue = self.queue.lock().expect("not poisoned");
@@ -763,7 +780,7 @@ impl RoomSender {
                     }
                 }
             };
-            send_reply(&room, job, &cooldowns).await;
+            send_reply(&room, job, &cooldowns, &toolkit).await;
         }
     }
 }
@@ -771,7 +788,7 @@ impl RoomSender {
 /// Sends one reply as an `m.notice` in reply to its message, with retries under one transaction id, so a retry
 /// of a send that did arrive is not shown twice. matrix-sdk's own retries are off: a rate limit is waited out
 /// here, in this room's task, instead of inside a handler.
-async fn send_reply(room: &Room, job: Job, cooldowns: &Mutex<Cooldowns>) {
+async fn send_reply(room: &Room, job: Job, cooldowns: &Mutex<Cooldowns>, toolkit: &staff::Toolkit) {
     let (plain, html) = render::body_and_html(&job.reply);
     let mut content = RoomMessageEventContent::notice_html(plain, html).add_mentions(Mentions::new());
     content.relates_to = Some(Relation::Reply(ReplyRelation::new(InReplyTo::new(job.in_reply_to.clone()))));
@@ -784,6 +801,9 @@ async fn send_reply(room: &Room, job: Job, cooldowns: &Mutex<Cooldowns>) {
             .with_request_config(RequestConfig::new().disable_retry())
             .await;
         match sent {
+            Ok(_) if job.automatic => {
+                return count_reply(toolkit.store.as_ref(), &toolkit.clock, room.room_id().as_str(), &job.reply);
+            }
             Ok(_) => return,
             Err(error) if retry.again(send_failure(&error)).await => {}
             Err(_) => break,

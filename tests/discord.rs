@@ -692,6 +692,11 @@ async fn moderators_set_up_alerts_and_staff_acknowledge_them_without_seeing_text
     let registered = registration.body.as_array().unwrap();
     let settings_definition = registered.iter().find(|c| c["name"] == "ketamine-settings").expect("registered");
     assert_eq!(settings_definition["default_member_permissions"], MANAGE_GUILD.to_string());
+    // A staff channel the bot cannot post in is flagged at once, not at the first crisis.
+    fake.fail_next_messages(&[Failure { status: 403, code: 50013, retry_after: None }]);
+    let unwritable = json!([{"name": "channel", "type": 7, "value": "901"}]);
+    let answer = settings_command(&fake, "alerts", unwritable, "10", MODERATOR).await;
+    assert!(answer.contains("Warning: the bot cannot post in <#901>"), "{answer}");
     moderated_server(&fake).await;
     assert!(fake
         .requests()

@@ -215,12 +215,21 @@ pub async fn settings_command(ctx: &Context, command: &CommandInteraction, toolk
                 Ok(()) => {
                     tracing::info!(guild = %guild, moderator = %command.user.id, "settings changed");
                     let summary = next.describe(channel_mention, role_mention).join("\n");
+                    let mut answer = format!("Saved.\n{summary}");
                     if let Some(target) = &next.alerts.or(settings.alerts) {
-                        let log = format!("<@{}> changed the bot's settings:\n{summary}", command.user.id);
-                        post(ctx, &target.channel, CreateMessage::new().content(log).allowed_mentions(no_pings()))
-                            .await;
+                        let log =
+                            toolkit.notice(&format!("<@{}> changed the bot's settings:\n{summary}", command.user.id));
+                        let message = CreateMessage::new().content(log).allowed_mentions(no_pings());
+                        if post(ctx, &target.channel, message).await.is_none() {
+                            // Alerts sent there would be lost: say so now, not at the first crisis.
+                            answer.push_str(&format!(
+                                "\nWarning: the bot cannot post in {}; give it View Channel and Send Messages \
+                                 there, or staff alerts will not arrive.",
+                                channel_mention(&target.channel)
+                            ));
+                        }
                     }
-                    format!("Saved.\n{summary}")
+                    answer
                 }
             },
         },

@@ -14,7 +14,9 @@ use matrix_sdk::{Client, Room};
 
 use super::{render, send_failure};
 use crate::cooldown::Place;
-use crate::moderation::{describe_stats, parse_settings, resources_allowed, AlertFacts, ServerSettings, PRIVACY};
+use crate::moderation::{
+    describe_stats, parse_settings, resources_allowed, AlertFacts, Change, ServerSettings, PRIVACY,
+};
 use crate::platforms::shared::Retry;
 use crate::state::{AlertRecord, Clock, NewAlert, Store, StoreError};
 use crate::{Audience, Bot, Reply};
@@ -97,7 +99,7 @@ impl Toolkit {
         };
         let room_key = room.room_id().to_string();
         let text = match name {
-            "ketamine-settings" => self.settings(&room_key, arguments, sender).unwrap_or_else(failed),
+            "ketamine-settings" => self.settings(&room.client(), &room_key, arguments, sender).unwrap_or_else(failed),
             "ketamine-optout" | "ketamine-optin" => {
                 let out = name == "ketamine-optout";
                 match store.set_opted_out(sender.as_str(), out, self.clock.now()) {
@@ -134,12 +136,18 @@ impl Toolkit {
         self.notice(&text, to)
     }
 
-    fn settings(&self, room: &str, arguments: &str, moderator: &UserId) -> Result<String, StoreError> {
+    fn settings(&self, client: &Client, room: &str, arguments: &str, moderator: &UserId) -> Result<String, StoreError> {
         let settings = self.store.settings(room)?;
         let summary = |settings: &ServerSettings| settings.describe(str::to_owned, str::to_owned).join("\n");
         Ok(match parse_settings(arguments) {
             Err(problem) => problem,
             Ok(None) => summary(&settings),
+            // Alerts sent to a room the bot is not in would be lost: refuse now, not at the first crisis.
+            Ok(Some(Change::Alerts(Some(target)))) if !in_room(client, &target.channel) => format!(
+                "Not changed: the bot is not in {}. Give the staff room's id (!abc:example.org, in its settings) and \
+                 invite the bot there first.",
+                target.channel
+            ),
             Ok(Some(change)) => match settings.apply(change, self.bot.catalog(), self.bot.detector()) {
                 Err(refusal) => format!("Not changed: {refusal}."),
                 Ok(next) => {
@@ -278,6 +286,14 @@ impl Toolkit {
         }
         Ok(())
     }
+}
+
+/// Whether the bot has joined the room with this id.
+fn in_room(client: &Client, room: &str) -> bool {
+    RoomId::parse(room)
+        .ok()
+        .and_then(|id| client.get_room(&id))
+        .is_some_and(|room| room.state() == matrix_sdk::RoomState::Joined)
 }
 
 fn link(record: &AlertRecord) -> String {

@@ -883,3 +883,26 @@ async fn a_corrupted_state_database_stops_the_bot_and_is_left_untouched() {
     assert_eq!(std::fs::read(&state).unwrap(), garbage, "left as it was");
     assert_eq!(fake.identifies(), 0, "never connected");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_settings_list_continues_in_private_followups() {
+    let (fake, running) = ready_bot(Some(500)).await;
+    for index in 0..5 {
+        let text = format!("Local line {index}: https://peer.example.org/{}", "x".repeat(150));
+        settings_command(&fake, "add-line", json!([{"name": "text", "type": 3, "value": text}]), "10", MODERATOR).await;
+    }
+    for index in 0..12 {
+        let phrase = format!("the blue lagoon fan club meetup number {index} at the old harbour");
+        let options =
+            json!([{"name": "action", "type": 3, "value": "add"}, {"name": "phrase", "type": 3, "value": phrase}]);
+        settings_command(&fake, "allow-phrase", options, "10", MODERATOR).await;
+    }
+    let id = fake.next_id();
+    let options = json!([{"name": "show", "type": 1, "options": []}]);
+    fake.dispatch("INTERACTION_CREATE", guild_command(&id, "ketamine-settings", options, "10", MODERATOR, &[]));
+    let token = format!("/webhooks/1000/token{id}");
+    let followup = fake.wait_for(WAIT, |r| r.path.starts_with(&token)).await;
+    assert_eq!(followup.body["flags"], 64, "private too");
+    assert!(content(&followup).ends_with(&disclaimer()) && content(&followup).contains("old harbour"));
+    stop_and_check(&fake, running).await;
+}

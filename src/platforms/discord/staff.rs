@@ -6,8 +6,9 @@
 use serenity::all::{
     ButtonStyle, ChannelId, CommandInteraction, CommandOptionType, CommandType, ComponentInteraction, Context,
     CreateActionRow, CreateAllowedMentions, CreateButton, CreateCommand, CreateCommandOption,
-    CreateInteractionResponse, CreateInteractionResponseMessage, CreateMessage, GuildId, MessageReference,
-    MessageReferenceKind, Permissions, ResolvedOption, ResolvedTarget, ResolvedValue, RoleId, Unresolved,
+    CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage,
+    GuildId, MessageReference, MessageReferenceKind, Permissions, ResolvedOption, ResolvedTarget, ResolvedValue,
+    RoleId, Unresolved,
 };
 
 use super::no_pings;
@@ -26,7 +27,8 @@ pub struct Toolkit {
 }
 
 impl Toolkit {
-    /// A notice as one Discord message, ending with the disclaimer like every reply.
+    /// A notice as one Discord message (alerts, reminders and logs are short), ending with the disclaimer like
+    /// every reply.
     fn notice(&self, text: &str) -> String {
         super::render::messages(&self.bot.notice(text)).swap_remove(0)
     }
@@ -282,13 +284,23 @@ pub async fn member_command(ctx: &Context, command: &CommandInteraction, toolkit
     respond_privately(ctx, command, toolkit, &answer).await;
 }
 
+/// Answers only the member who asked: the notice as the response, and as private followups if it is longer than
+/// one message (a `show` with many long phrases).
 async fn respond_privately(ctx: &Context, command: &CommandInteraction, toolkit: &Toolkit, text: &str) {
-    let message = CreateInteractionResponseMessage::new()
-        .content(toolkit.notice(text))
-        .ephemeral(true)
-        .allowed_mentions(no_pings());
+    let mut parts = super::render::messages(&toolkit.bot.notice(text)).into_iter();
+    let first = parts.next().expect("a reply renders to at least one message");
+    let message = CreateInteractionResponseMessage::new().content(first).ephemeral(true).allowed_mentions(no_pings());
     if let Err(error) = command.create_response(&ctx.http, CreateInteractionResponse::Message(message)).await {
         tracing::error!(interaction = %command.id, %error, "could not answer a command");
+        return;
+    }
+    for part in parts {
+        let followup =
+            CreateInteractionResponseFollowup::new().content(part).ephemeral(true).allowed_mentions(no_pings());
+        if let Err(error) = command.create_followup(&ctx.http, followup).await {
+            tracing::error!(interaction = %command.id, %error, "could not send a followup");
+            return;
+        }
     }
 }
 

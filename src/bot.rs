@@ -1,6 +1,6 @@
 //! The bot as a pure function: an incoming chat message or command, and who it is for, to an optional [`Reply`].
 
-use crate::content::{Catalog, Topic};
+use crate::content::{Catalog, Topic, ENGLISH};
 use crate::moderation::{without_allowed, ServerSettings};
 use crate::normalize::normalize;
 use crate::reply::{Composer, Reply};
@@ -98,7 +98,8 @@ impl Bot {
         };
         let topics: Vec<&Topic> =
             self.catalog.matcher.topics(&normalized).into_iter().map(|index| &self.catalog.topics[index]).collect();
-        let composer = self.composer(None, audience);
+        // The crisis texts are in the language of the rules that assessed the message: English for now.
+        let composer = self.composer(None, audience, ENGLISH);
         let topic = topics.first().copied();
         let reply = composer.chat(assessment.level, topic);
         let faq_instead = match assessment.level {
@@ -119,10 +120,12 @@ impl Bot {
             }
         }
         let catalog = &self.catalog;
+        // A command's crisis texts follow the member's locale (snippets stay English: the source document is).
+        let language = catalog.crisis.language_of(audience.locale);
         if name == catalog.crisis.command {
-            return self.composer(argument, audience).resources();
+            return self.composer(argument, audience, language).resources();
         }
-        let composer = self.composer(None, audience);
+        let composer = self.composer(None, audience, language);
         let topic = match catalog.topic_by_command(name) {
             Some(topic) => Some(topic),
             None if name == catalog.help.command => argument.and_then(|topic| catalog.topic_by_name(topic)),
@@ -137,7 +140,8 @@ impl Bot {
     /// A notice about the bot itself (settings, opt-outs, staff alerts), which ends with the disclaimer like
     /// every reply.
     pub fn notice(&self, text: &str) -> Reply {
-        Composer { catalog: &self.catalog, regions: Vec::new(), local_lines: &[] }.notice(text)
+        let texts = &self.catalog.crisis.texts;
+        Composer { catalog: &self.catalog, texts, regions: Vec::new(), local_lines: &[] }.notice(text)
     }
 
     /// The topics offered while a member types a topic's name: those whose id, command or description contains
@@ -152,11 +156,12 @@ impl Bot {
         self.catalog.topics.iter().filter(matches).take(limit).collect()
     }
 
-    fn composer<'a>(&'a self, region: Option<&str>, audience: Audience<'a>) -> Composer<'a> {
-        let server = audience.server;
-        let regions =
-            self.catalog.crisis.regions_for(region, audience.locale, server.and_then(|s| s.region.as_deref()));
-        Composer { catalog: &self.catalog, regions, local_lines: server.map_or(&[], |s| s.local_lines.as_slice()) }
+    /// Composes in `language`, with the regions for the request, the member's locale and the server.
+    fn composer<'a>(&'a self, region: Option<&str>, audience: Audience<'a>, language: &str) -> Composer<'a> {
+        let (crisis, server) = (&self.catalog.crisis, audience.server);
+        let regions = crisis.regions_for(region, audience.locale, server.and_then(|s| s.region.as_deref()), language);
+        let local_lines = server.map_or(&[][..], |s| s.local_lines.as_slice());
+        Composer { catalog: &self.catalog, texts: crisis.texts_in(language), regions, local_lines }
     }
 }
 
@@ -253,7 +258,7 @@ mod tests {
     fn the_writers_own_crisis_leads_with_resources_for_their_region() {
         let bot = bot();
         let reply = chat(bot, "I want to kill myself", Audience { locale: Some("en-GB"), ..US }).unwrap();
-        assert!(reply.starts_with(&bot.catalog().crisis.self_title), "{reply}");
+        assert!(reply.starts_with(&bot.catalog().crisis.texts.self_title), "{reply}");
         assert!(reply.contains("116 123") && reply.contains("findahelpline.com") && !reply.contains("988"));
         assert!(reply.contains("emergency services") && reply.contains("not a clinician"));
         assert!(reply.ends_with(&bot.catalog().disclaimer));
@@ -270,7 +275,7 @@ mod tests {
             let reply = outcome.reply.unwrap();
             assert_eq!(reply.kind(), &ReplyKind::Crisis(CrisisLevel::SelfRisk), "{text}");
             let plain = reply.to_plain_text();
-            assert!(plain.starts_with(&bot.catalog().crisis.self_title) && plain.contains("988"), "{plain}");
+            assert!(plain.starts_with(&bot.catalog().crisis.texts.self_title) && plain.contains("988"), "{plain}");
             for topic in &bot.catalog().topics {
                 assert!(!plain.contains(&topic.body), "{text}: snippet {} in a crisis reply", topic.id);
             }
@@ -298,7 +303,7 @@ mod tests {
     fn concern_for_someone_else_is_framed_for_helping() {
         let bot = bot();
         let reply = chat(bot, "my friend said she wants to kill herself", US).unwrap();
-        assert!(reply.starts_with(&bot.catalog().crisis.third_party_title), "{reply}");
+        assert!(reply.starts_with(&bot.catalog().crisis.texts.third_party_title), "{reply}");
     }
 
     #[test]
@@ -308,8 +313,8 @@ mod tests {
         assert_eq!(outcome.assessment.level, CrisisLevel::Mention);
         let text = outcome.reply.unwrap().to_plain_text();
         assert!(text.starts_with("Ketamine, originally developed"), "{text}");
-        assert!(text.contains(&bot.catalog().crisis.mention) && text.contains("13 11 14"));
-        assert!(!text.contains(&bot.catalog().crisis.self_title));
+        assert!(text.contains(&bot.catalog().crisis.texts.mention) && text.contains("13 11 14"));
+        assert!(!text.contains(&bot.catalog().crisis.texts.self_title));
     }
 
     #[test]
@@ -326,6 +331,28 @@ mod tests {
         let canada = command("crisis-resources", Some("canada")).unwrap();
         assert!(canada.contains("9-8-8") && canada.contains("2026-11-27") && !canada.contains("741741"));
         assert_eq!(command("no-such-command", None), Some(help), "an unknown command gets the help");
+    }
+
+    #[test]
+    fn crisis_resources_follow_the_members_language_and_country() {
+        let bot = bot();
+        let resources = |locale| {
+            let audience = Audience { locale: Some(locale), ..US };
+            bot.command("crisis-resources", None, audience).to_plain_text()
+        };
+        let brazil = resources("pt-BR");
+        assert!(brazil.starts_with("Apoio em momentos de crise") && brazil.contains("CVV") && brazil.contains("188"));
+        assert!(brazil.contains("Linhas verificadas em 2026-11-27") && brazil.ends_with(&bot.catalog().disclaimer));
+        let mexico = resources("es-MX");
+        assert!(mexico.starts_with("Líneas de ayuda en crisis") && mexico.contains("Línea de la Vida"), "{mexico}");
+        assert!(resources("fr-FR").contains("3114") && resources("de-DE").contains("TelefonSeelsorge"));
+        let spanish_in_the_us = resources("es-US");
+        assert!(spanish_in_the_us.contains("988 y marca 2") && spanish_in_the_us.contains("findahelpline.com"));
+        let spanish_nowhere = resources("es");
+        assert!(spanish_nowhere.contains("findahelpline.com") && spanish_nowhere.contains("servicios de emergencia"));
+        assert!(!spanish_nowhere.contains("988"), "no country, no other country's lines");
+        let english = resources("en-GB");
+        assert!(english.starts_with("Crisis resources") && english.contains("116 123"));
     }
 
     #[test]

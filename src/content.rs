@@ -63,13 +63,9 @@ pub struct Help {
     pub intro: String,
 }
 
-/// Crisis texts and hotlines by region.
+/// The crisis texts in one language.
 #[derive(Debug)]
-pub struct CrisisContent {
-    pub command: String,
-    pub description: String,
-    /// When the hotline facts were last verified (`YYYY-MM-DD`).
-    pub last_checked: String,
+pub struct CrisisTexts {
     pub directory: String,
     pub emergency: String,
     pub automated: String,
@@ -80,6 +76,21 @@ pub struct CrisisContent {
     pub mention: String,
     pub resources_title: String,
     pub resources_intro: String,
+    /// When the lines were checked, with `{date}` where the date goes.
+    pub checked: String,
+}
+
+/// Crisis texts by language and hotlines by region.
+#[derive(Debug)]
+pub struct CrisisContent {
+    pub command: String,
+    pub description: String,
+    /// When the hotline facts were last verified (`YYYY-MM-DD`).
+    pub last_checked: String,
+    /// The English texts, which every other language falls back to.
+    pub texts: CrisisTexts,
+    /// Other languages' texts, by ISO 639-1 code.
+    pub translations: Vec<(String, CrisisTexts)>,
     pub regions: Vec<Region>,
     /// Indexes into `regions` shown when the member's region is unknown.
     pub(crate) fallback: Vec<usize>,
@@ -90,34 +101,66 @@ pub struct CrisisContent {
 pub struct Region {
     pub id: String,
     pub name: String,
+    /// The language of its lines (ISO 639-1).
+    pub language: String,
     /// ISO 3166 country codes, upper case, matched against the country part of a locale (`en-GB` -> `GB`).
     pub countries: Vec<String>,
     pub lines: Vec<String>,
 }
 
 impl CrisisContent {
-    /// The regions whose lines to show: the region named by `requested` (an id, country code or name, as typed
-    /// after `/crisis-resources`), else the one of `locale`'s country, else the server's region (its moderators'
-    /// choice), else the fallback regions.
-    pub fn regions_for(&self, requested: Option<&str>, locale: Option<&str>, server: Option<&str>) -> Vec<&Region> {
+    /// The regions whose lines to show to a member reading `language`: the region named by `requested` (an id,
+    /// country code or name, as typed after `/crisis-resources`), else the one of `locale`'s country, else the
+    /// server's region (its moderators' choice). Of a country's regions, the one in `language` comes first. With
+    /// no region known: in English the fallback regions; in another language none (the directory and the
+    /// emergency sentence stand alone).
+    pub fn regions_for(
+        &self,
+        requested: Option<&str>,
+        locale: Option<&str>,
+        server: Option<&str>,
+        language: &str,
+    ) -> Vec<&Region> {
+        let best = |matches: &dyn Fn(&Region) -> bool| {
+            let mut found = self.regions.iter().filter(|region| matches(region));
+            let first = found.next()?;
+            Some(std::iter::once(first).chain(found).find(|region| region.language == language).unwrap_or(first))
+        };
         let named = |name: Option<&str>| {
             let name = name.map(str::trim).filter(|name| !name.is_empty())?;
-            self.regions.iter().find(|region| {
-                region.id.eq_ignore_ascii_case(name)
-                    || region.name.eq_ignore_ascii_case(name)
-                    || region.countries.iter().any(|c| c.eq_ignore_ascii_case(name))
+            let by_id = self.regions.iter().find(|region| region.id.eq_ignore_ascii_case(name));
+            by_id.or_else(|| {
+                best(&|region: &Region| {
+                    region.name.eq_ignore_ascii_case(name)
+                        || region.countries.iter().any(|c| c.eq_ignore_ascii_case(name))
+                })
             })
         };
         let by_locale = || {
             let country = locale.and_then(country_of_locale)?;
-            self.regions.iter().find(|region| region.countries.iter().any(|c| c.eq_ignore_ascii_case(country)))
+            best(&|region: &Region| region.countries.iter().any(|c| c.eq_ignore_ascii_case(country)))
         };
         match named(requested).or_else(by_locale).or_else(|| named(server)) {
             Some(region) => vec![region],
-            None => self.fallback.iter().map(|&index| &self.regions[index]).collect(),
+            None if language == ENGLISH => self.fallback.iter().map(|&index| &self.regions[index]).collect(),
+            None => Vec::new(),
         }
     }
+
+    /// The texts in `language`, or in English when there are none in it.
+    pub fn texts_in(&self, language: &str) -> &CrisisTexts {
+        self.translations.iter().find(|(code, _)| code == language).map_or(&self.texts, |(_, texts)| texts)
+    }
+
+    /// The language of a locale (`es-MX` -> `es`) when the content has texts in it; otherwise English.
+    pub fn language_of<'a>(&'a self, locale: Option<&str>) -> &'a str {
+        let wanted = locale.and_then(|locale| locale.split(['-', '_']).next()).unwrap_or(ENGLISH);
+        self.translations.iter().find(|(code, _)| code.eq_ignore_ascii_case(wanted)).map_or(ENGLISH, |(code, _)| code)
+    }
 }
+
+/// The language every text has.
+pub const ENGLISH: &str = "en";
 
 /// The country subtag of a BCP 47 locale such as `en-GB`, `fr_CA` or `zh-Hant-TW`.
 fn country_of_locale(locale: &str) -> Option<&str> {
@@ -191,6 +234,14 @@ struct RawCrisis {
     command: Spanned<String>,
     description: Spanned<String>,
     last_checked: Spanned<toml::value::Datetime>,
+    texts: Spanned<std::collections::BTreeMap<String, RawTexts>>,
+    fallback_regions: Vec<Spanned<String>>,
+    region: Vec<RawRegion>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTexts {
     directory: Spanned<String>,
     emergency: Spanned<String>,
     automated: Spanned<String>,
@@ -201,8 +252,7 @@ struct RawCrisis {
     mention: Spanned<String>,
     resources_title: Spanned<String>,
     resources_intro: Spanned<String>,
-    fallback_regions: Vec<Spanned<String>>,
-    region: Vec<RawRegion>,
+    checked: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -210,6 +260,7 @@ struct RawCrisis {
 struct RawRegion {
     id: Spanned<String>,
     name: Spanned<String>,
+    language: Option<Spanned<String>>,
     countries: Vec<Spanned<String>>,
     lines: Spanned<Vec<Spanned<String>>>,
 }
@@ -437,9 +488,21 @@ impl Checker<'_> {
             });
             let countries = countries.collect();
             let lines = region.lines.into_inner().into_iter().map(|l| self.text("region.lines", l)).collect();
+            let language = match region.language {
+                Some(language) if !raw.texts.get_ref().contains_key(language.get_ref()) => {
+                    self.error(
+                        language.span(),
+                        format!("no [crisis.texts.{}] for this region's language", language.get_ref()),
+                    );
+                    language.into_inner()
+                }
+                Some(language) => language.into_inner(),
+                None => ENGLISH.to_owned(),
+            };
             regions.push(Region {
                 id: self.text("region.id", region.id),
                 name: self.text("region.name", region.name),
+                language,
                 countries,
                 lines,
             });
@@ -455,23 +518,56 @@ impl Checker<'_> {
         if last_checked.date.is_none() || last_checked.time.is_some() {
             self.error(raw.last_checked.span(), "`last_checked` must be a date such as 2026-11-27");
         }
+        let texts_span = raw.texts.span();
+        let mut english = None;
+        let mut translations = Vec::new();
+        for (language, raw_texts) in raw.texts.into_inner() {
+            let valid = language.len() == 2 && language.chars().all(|c| c.is_ascii_lowercase());
+            if !valid {
+                self.error(
+                    texts_span.clone(),
+                    format!("[crisis.texts.{language}]: a language is a two-letter ISO 639-1 code"),
+                );
+            }
+            let texts = self.crisis_texts(&language, raw_texts);
+            match language == ENGLISH {
+                true => english = Some(texts),
+                false => translations.push((language, texts)),
+            }
+        }
+        let Some(texts) = english else {
+            self.error(texts_span, "[crisis.texts.en] is missing: English is every language's fallback");
+            return None;
+        };
         Some(CrisisContent {
             command: self.command(raw.command, commands),
             description: self.description(raw.description),
             last_checked: raw.last_checked.into_inner().to_string(),
-            directory: self.text("crisis.directory", raw.directory),
-            emergency: self.text("crisis.emergency", raw.emergency),
-            automated: self.text("crisis.automated", raw.automated),
-            self_title: self.text("crisis.self_title", raw.self_title),
-            self_intro: self.text("crisis.self_intro", raw.self_intro),
-            third_party_title: self.text("crisis.third_party_title", raw.third_party_title),
-            third_party_intro: self.text("crisis.third_party_intro", raw.third_party_intro),
-            mention: self.text("crisis.mention", raw.mention),
-            resources_title: self.text("crisis.resources_title", raw.resources_title),
-            resources_intro: self.text("crisis.resources_intro", raw.resources_intro),
+            texts,
+            translations,
             regions,
             fallback,
         })
+    }
+
+    fn crisis_texts(&mut self, language: &str, raw: RawTexts) -> CrisisTexts {
+        let field = |name: &str| format!("crisis.texts.{language}.{name}");
+        if !raw.checked.get_ref().contains("{date}") {
+            self.error(raw.checked.span(), format!("`{}` must contain {{date}}", field("checked")));
+        }
+        CrisisTexts {
+            directory: self.text(&field("directory"), raw.directory),
+            emergency: self.text(&field("emergency"), raw.emergency),
+            automated: self.text(&field("automated"), raw.automated),
+            self_title: self.text(&field("self_title"), raw.self_title),
+            self_intro: self.text(&field("self_intro"), raw.self_intro),
+            third_party_title: self.text(&field("third_party_title"), raw.third_party_title),
+            third_party_intro: self.text(&field("third_party_intro"), raw.third_party_intro),
+            mention: self.text(&field("mention"), raw.mention),
+            resources_title: self.text(&field("resources_title"), raw.resources_title),
+            resources_intro: self.text(&field("resources_intro"), raw.resources_intro),
+            checked: self.text(&field("checked"), raw.checked),
+        }
     }
 }
 
@@ -565,7 +661,7 @@ mod tests {
         assert!(lines_of("gb").contains("116 123") && lines_of("gb").contains("SHOUT to 85258"));
         assert!(lines_of("ie").contains("116 123"));
         assert!(lines_of("au").contains("13 11 14") && lines_of("au").contains("0477 13 11 14"));
-        assert!(catalog.crisis.directory.contains("findahelpline.com"));
+        assert!(catalog.crisis.texts.directory.contains("findahelpline.com"));
         // Mistakes other bots made: Crisis Text Line is not 988; Canada's old number is gone.
         assert!(!lines_of("us").contains("Crisis Text Line: call or text 988"));
         assert!(!RESPONSES.contains("1-833-456-4566"));
@@ -575,19 +671,49 @@ mod tests {
     fn regions_follow_the_request_then_the_locale_then_the_fallback() {
         let catalog = catalog();
         let ids = |request: Option<&str>, locale: Option<&str>| -> Vec<String> {
-            catalog.crisis.regions_for(request, locale, None).iter().map(|r| r.id.clone()).collect()
+            catalog.crisis.regions_for(request, locale, None, ENGLISH).iter().map(|r| r.id.clone()).collect()
         };
         assert_eq!(ids(None, Some("en-US")), ["us"]);
         assert_eq!(ids(None, Some("en-GB")), ["gb"]);
         assert_eq!(ids(None, Some("en-AU")), ["au"]);
-        assert_eq!(ids(None, Some("fr-CA")), ["ca"]);
+        assert_eq!(ids(None, Some("fr-CA")), ["ca"], "English text: the English Canadian lines");
         assert_eq!(ids(None, Some("en_IE")), ["ie"]);
         assert_eq!(ids(None, Some("de")), ["us", "gb"]);
-        assert_eq!(ids(None, Some("pt-BR")), ["us", "gb"]);
+        assert_eq!(ids(None, Some("pt-BR")), ["br"], "a country with lines in another language still gets them");
         assert_eq!(ids(None, None), ["us", "gb"]);
         assert_eq!(ids(Some("Canada"), Some("en-US")), ["ca"]);
         assert_eq!(ids(Some("uk"), None), ["gb"]);
         assert_eq!(ids(Some("narnia"), Some("en-AU")), ["au"]);
+        let server = |locale: Option<&str>| catalog.crisis.regions_for(None, locale, Some("gb"), ENGLISH)[0].id.clone();
+        assert_eq!((server(None), server(Some("en-AU"))), ("gb".to_owned(), "au".to_owned()), "the locale first");
+    }
+
+    #[test]
+    fn regions_in_the_members_language_come_first() {
+        let catalog = catalog();
+        let ids = |locale: &str| -> Vec<String> {
+            let language = catalog.crisis.language_of(Some(locale));
+            catalog.crisis.regions_for(None, Some(locale), None, language).iter().map(|r| r.id.clone()).collect()
+        };
+        assert_eq!(ids("es-MX"), ["mx"]);
+        assert_eq!(ids("es-US"), ["us-es"], "988 has a Spanish option");
+        assert_eq!(ids("fr-CA"), ["ca-fr"]);
+        assert_eq!(ids("pt-BR"), ["br"]);
+        assert!(ids("es").is_empty(), "a language with no country: the directory and the emergency sentence");
+        assert_eq!(catalog.crisis.language_of(Some("de-AT")), "de");
+        assert_eq!(catalog.crisis.language_of(Some("sv-SE")), ENGLISH, "no Swedish texts: English");
+        assert_eq!(catalog.crisis.texts_in("it").self_title, "Non devi affrontare tutto questo senza sostegno");
+    }
+
+    #[test]
+    fn every_language_has_every_text_and_every_region_a_language_with_texts() {
+        assert_one_error(
+            "checked = \"Líneas comprobadas el {date}.\"",
+            "checked = \"Líneas comprobadas.\"",
+            "must contain {date}",
+        );
+        assert_one_error("language = \"nl\"", "language = \"sv\"", "no [crisis.texts.sv]");
+        assert_one_error("[crisis.texts.en]", "[crisis.texts.english]", "[crisis.texts.en] is missing");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! [`Reply`]: crisis block, snippet, disclaimer. Built only here, rendered only through [`Render`], which takes
 //! the disclaimer last: a reply without its disclaimer cannot be produced.
 
-use crate::content::{Catalog, Region, Topic};
+use crate::content::{Catalog, CrisisTexts, Region, Topic};
 use crate::safety::CrisisLevel;
 
 /// One part of a reply, before the disclaimer.
@@ -131,6 +131,8 @@ impl Render for PlainText {
 /// Builds replies from validated content.
 pub(crate) struct Composer<'a> {
     pub catalog: &'a Catalog,
+    /// The crisis texts in the member's language.
+    pub texts: &'a CrisisTexts,
     pub regions: Vec<&'a Region>,
     /// A server's own resources, shown after the regional lines.
     pub local_lines: &'a [String],
@@ -201,33 +203,33 @@ impl Composer<'_> {
     }
 
     pub fn resources(&self) -> Reply {
-        let crisis = &self.catalog.crisis;
+        let texts = self.texts;
         let sections = vec![
-            Section::Heading(crisis.resources_title.clone()),
-            Section::Paragraph(crisis.resources_intro.clone()),
+            Section::Heading(texts.resources_title.clone()),
+            Section::Paragraph(texts.resources_intro.clone()),
             Section::List(self.hotlines()),
-            Section::Paragraph(crisis.emergency.clone()),
-            Section::Paragraph(format!("Hotlines last checked {}.", crisis.last_checked)),
+            Section::Paragraph(texts.emergency.clone()),
+            Section::Paragraph(texts.checked.replace("{date}", &self.catalog.crisis.last_checked)),
         ];
         self.reply(ReplyKind::Resources, sections)
     }
 
     fn crisis_block(&self, level: CrisisLevel, sections: &mut Vec<Section>) {
-        let crisis = &self.catalog.crisis;
+        let texts = self.texts;
         let (title, intro) = if level == CrisisLevel::SelfRisk {
-            (&crisis.self_title, &crisis.self_intro)
+            (&texts.self_title, &texts.self_intro)
         } else {
-            (&crisis.third_party_title, &crisis.third_party_intro)
+            (&texts.third_party_title, &texts.third_party_intro)
         };
         sections.push(Section::Heading(title.clone()));
         sections.push(Section::Paragraph(intro.clone()));
         sections.push(Section::List(self.hotlines()));
-        sections.push(Section::Paragraph(crisis.emergency.clone()));
-        sections.push(Section::Paragraph(crisis.automated.clone()));
+        sections.push(Section::Paragraph(texts.emergency.clone()));
+        sections.push(Section::Paragraph(texts.automated.clone()));
     }
 
     fn resources_line(&self, sections: &mut Vec<Section>) {
-        sections.push(Section::Paragraph(self.catalog.crisis.mention.clone()));
+        sections.push(Section::Paragraph(self.texts.mention.clone()));
         sections.push(Section::List(self.hotlines()));
     }
 
@@ -241,7 +243,7 @@ impl Composer<'_> {
                 .map(move |line| if several { format!("{} - {line}", region.name) } else { line.clone() })
         });
         let local = self.local_lines.iter().cloned();
-        lines.chain(local).chain(std::iter::once(self.catalog.crisis.directory.clone())).collect()
+        lines.chain(local).chain(std::iter::once(self.texts.directory.clone())).collect()
     }
 }
 
@@ -256,14 +258,20 @@ fn snippet(topic: &Topic, sections: &mut Vec<Section>) {
     }
 }
 
-/// The length in characters of the longest reply `topic` can be part of: after a crisis block, for the region
-/// with the most text.
+/// The length in characters of the longest reply `topic` can be part of: after a crisis block, in the language
+/// and for the region with the most text.
 pub(crate) fn longest_reply_chars(catalog: &Catalog, topic: &Topic) -> usize {
-    let fallback = catalog.crisis.regions_for(None, None, None);
-    let region_sets = catalog.crisis.regions.iter().map(|region| vec![region]).chain(std::iter::once(fallback));
-    region_sets
-        .filter_map(|regions| {
-            Composer { catalog, regions, local_lines: &[] }.chat(CrisisLevel::ThirdParty, Some(topic))
+    let crisis = &catalog.crisis;
+    let fallback = crisis.regions_for(None, None, None, crate::content::ENGLISH);
+    let region_sets: Vec<Vec<&Region>> =
+        crisis.regions.iter().map(|region| vec![region]).chain([fallback, Vec::new()]).collect();
+    let every_language = std::iter::once(&crisis.texts).chain(crisis.translations.iter().map(|(_, texts)| texts));
+    every_language
+        .flat_map(|texts| {
+            region_sets.iter().filter_map(move |regions| {
+                let composer = Composer { catalog, texts, regions: regions.clone(), local_lines: &[] };
+                composer.chat(CrisisLevel::ThirdParty, Some(topic))
+            })
         })
         .map(|reply| reply.to_plain_text().chars().count())
         .max()

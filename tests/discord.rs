@@ -195,9 +195,12 @@ async fn crisis_resources_follow_the_members_locale_or_the_chosen_region() {
     let (fake, running) = ready_bot(Some(500)).await;
     let uk = run_command(&fake, "crisis-resources", json!([]), "en-GB").await;
     assert!(content(&uk).contains("116 123") && !content(&uk).contains("988"), "{}", content(&uk));
-    let unknown = run_command(&fake, "crisis-resources", json!([]), "de").await;
+    let unknown = run_command(&fake, "crisis-resources", json!([]), "sv-SE").await;
     assert!(content(&unknown).contains("988") && content(&unknown).contains("116 123"));
     assert!(content(&unknown).contains("findahelpline.com"));
+    let brazil = run_command(&fake, "crisis-resources", json!([]), "pt-BR").await;
+    assert!(content(&brazil).starts_with("**Apoio em momentos de crise**") && content(&brazil).contains("188"));
+    assert!(content(&brazil).ends_with(&disclaimer()));
     let chosen =
         run_command(&fake, "crisis-resources", json!([{"name": "region", "type": 3, "value": "au"}]), "en-US").await;
     assert!(content(&chosen).contains("13 11 14") && content(&chosen).ends_with(&disclaimer()));
@@ -275,14 +278,14 @@ async fn crisis_replies_for_self_someone_else_and_mentions_use_the_servers_local
     let crisis = &catalog.catalog().crisis;
 
     let own = say(&fake, "601", "1", "I want to kill myself").await;
-    assert!(content(&own).starts_with(&format!("**{}**", crisis.self_title)), "{}", content(&own));
+    assert!(content(&own).starts_with(&format!("**{}**", crisis.texts.self_title)), "{}", content(&own));
     assert!(content(&own).contains("116 123") && !content(&own).contains("988"), "server locale en-GB");
 
     let friend = say(&fake, "601", "2", "my friend said she wants to kill herself").await;
-    assert!(content(&friend).starts_with(&format!("**{}**", crisis.third_party_title)));
+    assert!(content(&friend).starts_with(&format!("**{}**", crisis.texts.third_party_title)));
 
     let mention = say(&fake, "601", "3", "does ketamine help with suicidal ideation?").await;
-    assert!(content(&mention).contains(&crisis.mention) && !content(&mention).contains(&crisis.self_title));
+    assert!(content(&mention).contains(&crisis.texts.mention) && !content(&mention).contains(&crisis.texts.self_title));
     for reply in [&own, &friend, &mention] {
         assert!(content(reply).ends_with(&catalog.catalog().disclaimer));
     }

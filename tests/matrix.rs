@@ -157,11 +157,11 @@ async fn joins_when_invited_and_answers_commands_questions_and_crises() {
     let faq = ask(&scene, "is ketamine legal?").await;
     assert!(faq.body().contains("Schedule III"));
     let own = ask(&scene, "I want to kill myself").await;
-    assert!(own.body().starts_with(&crisis.self_title) && own.body().contains("findahelpline.com"));
+    assert!(own.body().starts_with(&crisis.texts.self_title) && own.body().contains("findahelpline.com"));
     let friend = ask(&scene, "my friend said she wants to kill herself").await;
-    assert!(friend.body().starts_with(&crisis.third_party_title));
+    assert!(friend.body().starts_with(&crisis.texts.third_party_title));
     let mention = ask(&scene, "does ketamine help with suicidal ideation?").await;
-    assert!(mention.body().contains(&crisis.mention));
+    assert!(mention.body().contains(&crisis.texts.mention));
     for reply in [&risks, &help, &picked, &uk, &faq, &own, &friend, &mention] {
         assert_proper_reply(reply, &scene.bot_user);
     }
@@ -169,7 +169,7 @@ async fn joins_when_invited_and_answers_commands_questions_and_crises() {
     // A prefix does not make a command: these are chat, and reach the crisis detector.
     for crisis_chat in ["!!! I want to kill myself", "!help me I want to die"] {
         let reply = ask(&scene, crisis_chat).await;
-        assert!(reply.body().starts_with(&crisis.self_title), "{crisis_chat}");
+        assert!(reply.body().starts_with(&crisis.texts.self_title), "{crisis_chat}");
         assert_proper_reply(&reply, &scene.bot_user);
     }
     for chatter in ["good morning everyone", "this homework is killing me", "!no-such-command"] {

@@ -31,6 +31,9 @@ pub struct ChatOutcome<'a> {
     pub assessment: Assessment<'a>,
     /// The topics the message asks about, in file order; the first one answers.
     pub topics: Vec<&'a Topic>,
+    /// The language of the rules that assessed the message (English when no rule fired); the crisis texts are
+    /// in it.
+    pub language: &'a str,
     pub reply: Option<Reply>,
     /// What to send instead when the crisis cooldown holds `reply` back: the topic's answer without crisis
     /// text, where the level allows a snippet (never at `self`, never a topic marked `with_crisis = false`
@@ -38,24 +41,26 @@ pub struct ChatOutcome<'a> {
     pub faq_instead: Option<Reply>,
 }
 
-/// The platform-independent bot: validated content plus the crisis detector.
+/// The platform-independent bot: validated content plus the crisis detector of each language.
 #[derive(Debug)]
 pub struct Bot {
     catalog: Catalog,
-    detector: Detector,
+    /// English first: of equal levels, the first language's assessment stands.
+    detectors: Vec<Detector>,
 }
 
 impl Bot {
     pub fn new(catalog: Catalog) -> Bot {
-        Bot { catalog, detector: Detector::default() }
+        Bot { catalog, detectors: Detector::built_in() }
     }
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }
 
-    pub fn detector(&self) -> &Detector {
-        &self.detector
+    /// The crisis detectors, one per language, English first.
+    pub fn detectors(&self) -> &[Detector] {
+        &self.detectors
     }
 
     /// Reads a line as a platform delivers it: one of the bot's commands when it starts with one of `prefixes`
@@ -92,14 +97,18 @@ impl Bot {
     /// Classifies a chat message and composes the reply.
     pub fn chat(&self, text: &str, audience: Audience<'_>) -> ChatOutcome<'_> {
         let normalized = normalize(text);
-        let assessment = match audience.server.filter(|server| !server.allowed_phrases.is_empty()) {
-            Some(server) => self.detector.assess(&without_allowed(&normalized, &server.allowed_phrases)),
-            None => self.detector.assess(&normalized),
-        };
+        let allowed = audience.server.map_or(&[][..], |server| server.allowed_phrases.as_slice());
+        let assessed = if allowed.is_empty() { normalized.clone() } else { without_allowed(&normalized, allowed) };
+        let (assessment, language) = self
+            .detectors
+            .iter()
+            .map(|detector| (detector.assess(&assessed), detector.language()))
+            .reduce(|best, next| if next.0.level > best.0.level { next } else { best })
+            .expect("at least the English rules");
+        let language = if assessment.level > CrisisLevel::None { language } else { ENGLISH };
         let topics: Vec<&Topic> =
             self.catalog.matcher.topics(&normalized).into_iter().map(|index| &self.catalog.topics[index]).collect();
-        // The crisis texts are in the language of the rules that assessed the message: English for now.
-        let composer = self.composer(None, audience, ENGLISH);
+        let composer = self.composer(None, audience, language);
         let topic = topics.first().copied();
         let reply = composer.chat(assessment.level, topic);
         let faq_instead = match assessment.level {
@@ -107,7 +116,7 @@ impl Bot {
             CrisisLevel::ThirdParty => topic.filter(|topic| topic.with_crisis).map(|topic| composer.topic(topic)),
             CrisisLevel::Mention | CrisisLevel::None => topic.map(|topic| composer.topic(topic)),
         };
-        ChatOutcome { assessment, topics, reply, faq_instead }
+        ChatOutcome { assessment, topics, language, reply, faq_instead }
     }
 
     /// The reply to a command. `argument` is the topic for the help command and the region for the

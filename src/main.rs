@@ -49,7 +49,7 @@ enum Mode {
     /// given: a summary and exit 0, or every error and exit 1.
     Check {
         path: Option<PathBuf>,
-        /// A crisis rules file to validate instead of the built-in crisis-rules/en.toml.
+        /// A crisis rules file to validate instead of the built-in ones (crisis-rules/*.toml).
         #[arg(long, value_name = "PATH")]
         rules: Option<PathBuf>,
     },
@@ -237,24 +237,28 @@ fn check(path: &Path, rules: Option<&Path>, config: Option<&Path>) -> anyhow::Re
         }
         None => true,
     };
-    let (name, text) = match rules {
-        Some(rules) => (rules.display().to_string(), read(rules)?),
-        None => ("built-in crisis-rules/en.toml".to_owned(), BUILT_IN_RULES.to_owned()),
+    let files = match rules {
+        Some(rules) => vec![(rules.display().to_string(), read(rules)?)],
+        None => BUILT_IN_RULES.iter().map(|(name, text)| (format!("built-in {name}"), (*text).to_owned())).collect(),
     };
-    let rules = match Detector::parse(&name, &text) {
-        Ok(detector) => {
-            let (rules, exceptions, distress) = detector.counts();
-            println!(
-                "{name}: OK: {rules} rules, {exceptions} exceptions, {distress} distress families; every example holds"
-            );
-            true
+    let mut rules = true;
+    for (name, text) in files {
+        match Detector::parse(&name, &text) {
+            Ok(detector) => {
+                let (count, exceptions, distress) = detector.counts();
+                println!(
+                    "{name}: OK ({}): {count} rules, {exceptions} exceptions, {distress} distress families; every \
+                     example holds",
+                    detector.language()
+                );
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                eprintln!("{name}: {} error(s)", errors.0.len());
+                rules = false;
+            }
         }
-        Err(errors) => {
-            eprintln!("{errors}");
-            eprintln!("{name}: {} error(s)", errors.0.len());
-            false
-        }
-    };
+    }
     Ok(if content && rules && config { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -285,6 +289,8 @@ fn check_content(path: &Path) -> anyhow::Result<bool> {
 #[derive(Serialize)]
 struct Classification<'a> {
     crisis: &'static str,
+    /// The language of the rules that assessed it (`en` when none fired).
+    language: &'a str,
     /// The rule that decided and its category, or the exception that vetoed the strongest hit.
     rule: Option<&'a str>,
     category: Option<&'static str>,
@@ -299,6 +305,7 @@ fn classify(bot: &Bot, locale: Option<&str>, input: impl BufRead, mut output: im
         let outcome = bot.chat(&line, audience(locale));
         let classification = Classification {
             crisis: outcome.assessment.level.as_str(),
+            language: outcome.language,
             rule: outcome.assessment.rule,
             category: outcome.assessment.category.map(|category| category.as_str()),
             exception: outcome.assessment.exception,

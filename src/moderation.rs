@@ -167,7 +167,7 @@ pub enum Refusal {
 
 impl ServerSettings {
     /// The settings after `change`, or why it is refused. The detector decides which allowed phrases are safe.
-    pub fn apply(&self, change: Change, catalog: &Catalog, detector: &Detector) -> Result<ServerSettings, Refusal> {
+    pub fn apply(&self, change: Change, catalog: &Catalog, detectors: &[Detector]) -> Result<ServerSettings, Refusal> {
         let mut next = self.clone();
         match change {
             Change::FaqReplies { on, channel: None } => {
@@ -223,7 +223,7 @@ impl ServerSettings {
                 if !normalize(&phrase).chars().any(char::is_alphanumeric) {
                     return Err(Refusal::EmptyPhrase);
                 }
-                if let Some(example) = silenced_example(&phrase, detector) {
+                if let Some(example) = detectors.iter().find_map(|detector| silenced_example(&phrase, detector)) {
                     return Err(Refusal::SilencesCrisis(phrase, example.to_owned()));
                 }
                 if !next.allowed_phrases.iter().any(|known| normalize(known) == normalize(&phrase)) {
@@ -428,7 +428,7 @@ mod tests {
     }
 
     fn apply(settings: &ServerSettings, change: Change) -> Result<ServerSettings, Refusal> {
-        settings.apply(change, bot().catalog(), bot().detector())
+        settings.apply(change, bot().catalog(), bot().detectors())
     }
 
     fn staff() -> ServerSettings {

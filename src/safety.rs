@@ -157,9 +157,11 @@ struct Exception {
 }
 
 /// Tuning that applies to every rule.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// The language the rules read (ISO 639-1); it picks the language of the crisis reply.
+    language: String,
     /// How many words before a hit, within its clause, may negate it.
     negation_window: usize,
     /// How many bytes around a hit not-now signs and time markers are looked for.
@@ -187,9 +189,25 @@ pub struct Detector {
 }
 
 impl Default for Detector {
-    /// The rules built into the binary; a unit test proves they load and their examples hold.
+    /// The English rules built into the binary; a unit test proves they load and their examples hold.
     fn default() -> Self {
-        Detector::parse("crisis-rules/en.toml", BUILT_IN_RULES).unwrap_or_else(|errors| panic!("{errors}"))
+        let (name, text) = BUILT_IN_RULES[0];
+        Detector::parse(name, text).unwrap_or_else(|errors| panic!("{errors}"))
+    }
+}
+
+impl Detector {
+    /// Every language's rules built into the binary, English first.
+    pub fn built_in() -> Vec<Detector> {
+        BUILT_IN_RULES
+            .iter()
+            .map(|(name, text)| Detector::parse(name, text).unwrap_or_else(|errors| panic!("{errors}")))
+            .collect()
+    }
+
+    /// The language of its rules (ISO 639-1).
+    pub fn language(&self) -> &str {
+        &self.settings.language
     }
 }
 

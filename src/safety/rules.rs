@@ -13,8 +13,15 @@ use crate::content::{Checker, ContentErrors};
 use crate::normalize::normalize;
 use crate::phrase::{self, Vocabulary};
 
-/// The English rules, built into the binary.
-pub const BUILT_IN_RULES: &str = include_str!("../../crisis-rules/en.toml");
+/// The rules built into the binary, one file per language, English first: `(file name, text)`.
+pub const BUILT_IN_RULES: &[(&str, &str)] = &[
+    ("crisis-rules/en.toml", include_str!("../../crisis-rules/en.toml")),
+    ("crisis-rules/es.toml", include_str!("../../crisis-rules/es.toml")),
+];
+
+/// The English rules, which the tests of the format edit.
+#[cfg(test)]
+const ENGLISH_RULES: &str = BUILT_IN_RULES[0].1;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -307,8 +314,8 @@ mod tests {
 
     /// The problems found in the built-in rules after replacing `from` with `to`.
     fn errors_after(from: &str, to: &str) -> Vec<crate::ContentError> {
-        assert!(BUILT_IN_RULES.contains(from), "the rules no longer contain {from:?}");
-        match Detector::parse("broken.toml", &BUILT_IN_RULES.replacen(from, to, 1)) {
+        assert!(ENGLISH_RULES.contains(from), "the rules no longer contain {from:?}");
+        match Detector::parse("broken.toml", &ENGLISH_RULES.replacen(from, to, 1)) {
             Ok(_) => panic!("replacing {from:?} with {to:?} was accepted"),
             Err(errors) => errors.0,
         }
@@ -316,7 +323,7 @@ mod tests {
 
     fn assert_error(from: &str, to: &str, problem: &str) {
         let errors = errors_after(from, to);
-        let line = BUILT_IN_RULES[..BUILT_IN_RULES.find(from).unwrap()].lines().count();
+        let line = ENGLISH_RULES[..ENGLISH_RULES.find(from).unwrap()].lines().count();
         assert!(
             errors.iter().any(|e| e.problem.contains(problem) && e.file == "broken.toml" && e.line >= line),
             "expected {problem:?} at or after line {line}, got {errors:?}"
@@ -325,8 +332,10 @@ mod tests {
 
     #[test]
     fn the_built_in_rules_load_and_every_example_holds() {
-        if let Err(errors) = Detector::parse("crisis-rules/en.toml", BUILT_IN_RULES) {
-            panic!("{} problem(s):\n{errors}", errors.0.len());
+        for (name, text) in BUILT_IN_RULES {
+            if let Err(errors) = Detector::parse(name, text) {
+                panic!("{name}: {} problem(s):\n{errors}", errors.0.len());
+            }
         }
     }
 

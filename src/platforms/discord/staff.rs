@@ -207,7 +207,7 @@ pub async fn settings_command(ctx: &Context, command: &CommandInteraction, toolk
         }
         (_, Err(problem)) => problem,
         (Ok(settings), Ok(None)) => settings.describe(channel_mention, role_mention).join("\n"),
-        (Ok(settings), Ok(Some(change))) => match settings.apply(change, bot.catalog(), bot.detector()) {
+        (Ok(settings), Ok(Some(change))) => match settings.apply(change, bot.catalog(), bot.detectors()) {
             Err(refusal) => format!("Not changed: {refusal}."),
             Ok(next) => match store.save_settings(&server, &next) {
                 Err(error) => {

@@ -148,7 +148,7 @@ impl Toolkit {
                  invite the bot there first.",
                 target.channel
             ),
-            Ok(Some(change)) => match settings.apply(change, self.bot.catalog(), self.bot.detector()) {
+            Ok(Some(change)) => match settings.apply(change, self.bot.catalog(), self.bot.detectors()) {
                 Err(refusal) => format!("Not changed: {refusal}."),
                 Ok(next) => {
                     self.store.save_settings(room, &next)?;

@@ -8,6 +8,10 @@
 //! the detector leads the reply with a crisis block (level `self` or `third_party`); `ind` rows are skipped.
 //! `--show` prints the texts the detector misses or flags wrongly, with the rule or exception that decided,
 //! for development: never copy them into rules.
+//!
+//! Messages are assessed as the bot assesses chat: by the rules of every language. Then, per language other
+//! than English, the recall on that language's own rule examples (the `self` and `third_party` rules) and the
+//! false-alarm rate on `examples/data/everyday-<language>.txt`, ordinary chat written for this purpose.
 
 #[path = "support/dev_data.rs"]
 mod dev_data;
@@ -18,8 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use dev_data::SHORT;
-use ketamine_info_bot::normalize::normalize;
-use ketamine_info_bot::Detector;
+use ketamine_info_bot::safety::BUILT_IN_RULES;
+use ketamine_info_bot::{Audience, Bot, Catalog, CrisisLevel};
+
+const AUDIENCE: Audience<'static> = Audience { locale: None, command_prefix: "/", server: None };
 
 struct Row {
     suicidal: bool,
@@ -111,7 +117,7 @@ fn main() -> ExitCode {
         }
     };
 
-    let detector = Detector::default();
+    let bot = Bot::new(Catalog::built_in());
     let naive = naive::Naive::new();
     let mut misses_targets = 0;
     println!(
@@ -129,7 +135,7 @@ fn main() -> ExitCode {
         let name = file.file_stem().unwrap_or_default().to_string_lossy().into_owned();
         let (mut all, mut short, mut naive_all, mut naive_short) = Default::default();
         for row in &rows {
-            let assessment = detector.assess(&normalize(&row.text));
+            let assessment = bot.chat(&row.text, AUDIENCE).assessment;
             let flagged = assessment.level.is_crisis();
             let naive_flagged = naive.flags(&row.text);
             let is_short = row.text.chars().count() <= SHORT;
@@ -182,5 +188,42 @@ fn main() -> ExitCode {
         }
     }
     println!("{misses_targets} target(s) missed");
-    ExitCode::SUCCESS
+    match other_languages(&bot) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Recall on each other language's crisis-rule examples and false alarms on its everyday chat.
+fn other_languages(bot: &Bot) -> Result<(), String> {
+    println!("\n{:<8} {:>9} {:>12} {:>9} {:>12}", "language", "recall", "", "alarms", "");
+    for (name, text) in &BUILT_IN_RULES[1..] {
+        let rules: toml::Table = toml::from_str(text).map_err(|error| format!("{name}: {error}"))?;
+        let language = rules["settings"]["language"].as_str().ok_or(format!("{name}: no language"))?.to_owned();
+        let mut examples = Tally::default();
+        for rule in rules["rule"].as_array().into_iter().flatten() {
+            if !matches!(rule["level"].as_str(), Some("self" | "third_party")) {
+                continue;
+            }
+            for example in rule["examples"].as_array().into_iter().flatten().filter_map(|e| e.as_str()) {
+                examples.add(true, bot.chat(example, AUDIENCE).assessment.level >= CrisisLevel::ThirdParty);
+            }
+        }
+        let everyday_path = format!("{}/examples/data/everyday-{language}.txt", env!("CARGO_MANIFEST_DIR"));
+        let everyday = std::fs::read_to_string(&everyday_path).map_err(|error| format!("{everyday_path}: {error}"))?;
+        for line in everyday.lines().filter(|line| !line.trim().is_empty() && !line.starts_with('#')) {
+            examples.add(false, bot.chat(line, AUDIENCE).assessment.level.is_crisis());
+        }
+        println!(
+            "{language:<8} {:>9} {:>12} {:>9} {:>12}",
+            percent(examples.recall()),
+            format!("{}/{}", examples.caught, examples.positives),
+            percent(examples.alarm_rate()),
+            format!("{}/{}", examples.alarms, examples.negatives),
+        );
+    }
+    Ok(())
 }

@@ -17,6 +17,8 @@ use crate::phrase::{self, Vocabulary};
 pub const BUILT_IN_RULES: &[(&str, &str)] = &[
     ("crisis-rules/en.toml", include_str!("../../crisis-rules/en.toml")),
     ("crisis-rules/es.toml", include_str!("../../crisis-rules/es.toml")),
+    ("crisis-rules/fr.toml", include_str!("../../crisis-rules/fr.toml")),
+    ("crisis-rules/de.toml", include_str!("../../crisis-rules/de.toml")),
 ];
 
 /// The English rules, which the tests of the format edit.

@@ -69,6 +69,38 @@ fn ask_leads_with_crisis_resources_for_the_locale() {
 }
 
 #[test]
+fn a_crisis_in_another_language_is_answered_in_it_with_the_countrys_lines() {
+    let mexico = stdout(&run(&["--locale", "es-MX", "ask", "ya no quiero vivir"]));
+    assert!(mexico.starts_with("No tienes que pasar por esto sin compañía"), "{mexico}");
+    assert!(mexico.contains("Línea de la Vida") && mexico.contains("800 911 2000") && mexico.contains("911"));
+    assert!(mexico.trim_end().ends_with(DISCLAIMER));
+    let france = stdout(&run(&["--locale", "fr-FR", "ask", "je vais me suicider ce soir"]));
+    assert!(france.starts_with("Tu n'as pas à traverser ça sans soutien") && france.contains("3114"), "{france}");
+    // A Spanish message in an English-speaking server: the server's country's lines in Spanish (988 has them).
+    let us = stdout(&run(&["--locale", "en-US", "ask", "quiero suicidarme"]));
+    assert!(us.starts_with("No tienes que pasar") && us.contains("988 y marca 2"), "{us}");
+    let friend = stdout(&run(&["--locale", "de-DE", "ask", "meine Freundin will sich umbringen"]));
+    assert!(friend.starts_with("Jemandem helfen") && friend.contains("TelefonSeelsorge"), "{friend}");
+    for quiet in [
+        "ich sterbe vor Lachen",
+        "je suis mort de rire",
+        "me muero de risa",
+        "morto di fame",
+        "ik ga dood van de honger",
+        "estou morrendo de rir kkkk",
+        "ich bin todmüde",
+        "ich bin todmuede",
+    ] {
+        assert_eq!(stdout(&run(&["ask", quiet])), "", "{quiet}");
+    }
+    for (accented, plain) in
+        [("quiero suicídarme", "quiero suicidarme"), ("je veux me suicider", "je veux me suicidér")]
+    {
+        assert_eq!(stdout(&run(&["ask", accented])), stdout(&run(&["ask", plain])), "accents written or omitted");
+    }
+}
+
+#[test]
 fn lethality_questions_plans_and_reported_intent_lead_with_crisis_resources() {
     let dosing = "it can be difficult to accurately dose ketamine";
     for message in [
@@ -114,11 +146,15 @@ fn classify_writes_one_json_object_per_line() {
     assert!(lines[0]["reply"].as_str().unwrap().ends_with(DISCLAIMER));
     assert_eq!(lines[1]["crisis"], "none");
     assert_eq!(lines[1]["topics"], serde_json::json!(["legal-status"]));
-    let silent = serde_json::json!({"crisis": "none", "rule": null, "category": null, "exception": null, "topics": [], "reply": null});
+    let silent = serde_json::json!({"crisis": "none", "language": "en", "rule": null, "category": null, "exception": null, "topics": [], "reply": null});
     assert_eq!(lines[2], silent);
     assert_eq!(lines[3]["crisis"], "third_party");
     let keys: Vec<&String> = lines[0].as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["category", "crisis", "exception", "reply", "rule", "topics"], "exactly these fields");
+    assert_eq!(
+        keys,
+        ["category", "crisis", "exception", "language", "reply", "rule", "topics"],
+        "exactly these fields"
+    );
 }
 
 #[test]
@@ -136,7 +172,11 @@ fn check_accepts_the_shipped_content() {
     let output = run(&["check"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("responses.toml: OK: "));
-    assert!(stdout(&output).contains("crisis-rules/en.toml: OK: ") && stdout(&output).contains("every example holds"));
+    for language in ["en", "es", "pt", "fr", "de", "it", "nl"] {
+        let line = format!("crisis-rules/{language}.toml: OK ({language}): ");
+        assert!(stdout(&output).contains(&line), "{line} in {}", stdout(&output));
+    }
+    assert_eq!(stdout(&output).matches("every example holds").count(), 7);
 }
 
 #[test]

@@ -19,6 +19,9 @@ pub const BUILT_IN_RULES: &[(&str, &str)] = &[
     ("crisis-rules/es.toml", include_str!("../../crisis-rules/es.toml")),
     ("crisis-rules/fr.toml", include_str!("../../crisis-rules/fr.toml")),
     ("crisis-rules/de.toml", include_str!("../../crisis-rules/de.toml")),
+    ("crisis-rules/pt.toml", include_str!("../../crisis-rules/pt.toml")),
+    ("crisis-rules/it.toml", include_str!("../../crisis-rules/it.toml")),
+    ("crisis-rules/nl.toml", include_str!("../../crisis-rules/nl.toml")),
 ];
 
 /// The English rules, which the tests of the format edit.

@@ -699,6 +699,11 @@ mod tests {
         assert_eq!(ids("es-US"), ["us-es"], "988 has a Spanish option");
         assert_eq!(ids("fr-CA"), ["ca-fr"]);
         assert_eq!(ids("pt-BR"), ["br"]);
+        assert_eq!(
+            (ids("nl-BE"), ids("fr-BE"), ids("de-BE")),
+            (vec!["be-nl".to_owned()], vec!["be-fr".to_owned()], vec!["be-de".to_owned()])
+        );
+        assert_eq!((ids("it-CH"), ids("de-CH")), (vec!["ch-it".to_owned()], vec!["ch-de".to_owned()]));
         assert!(ids("es").is_empty(), "a language with no country: the directory and the emergency sentence");
         assert_eq!(catalog.crisis.language_of(Some("de-AT")), "de");
         assert_eq!(catalog.crisis.language_of(Some("sv-SE")), ENGLISH, "no Swedish texts: English");

@@ -409,9 +409,8 @@ pub fn plan(settings: &ServerSettings, channel: &str, opted_out: bool, outcome: 
     let reply = outcome.reply.is_some()
         && !opted_out
         && match level {
-            CrisisLevel::None => settings.faq_allowed(channel),
             // A mention's reply is a snippet with a resources line: an FAQ reply as far as channels go.
-            CrisisLevel::Mention => settings.faq_allowed(channel),
+            CrisisLevel::None | CrisisLevel::Mention => settings.faq_allowed(channel),
             CrisisLevel::ThirdParty | CrisisLevel::SelfRisk => settings.crisis_public(channel),
         };
     Plan { reply, alert }

@@ -169,19 +169,16 @@ impl SqliteStore {
     /// `<path>.v<N>.bak` when there is something to migrate.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let existed = path.exists();
-        let connection = Connection::open(path)?;
-        let corrupted = |source| StoreError::Corrupted { path: path.to_owned(), source };
-        let locked = |error: &rusqlite::Error| {
-            matches!(
-                error.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            )
+        let mut connection = Connection::open(path)?;
+        // Until the schema is known to be ours, a failure means another process holds the file, or it is not a
+        // database this bot can read.
+        let refused = |error: rusqlite::Error| match error.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                StoreError::Locked { path: path.to_owned() }
+            }
+            _ => StoreError::Corrupted { path: path.to_owned(), source: error },
         };
-        let version: i64 = match connection.query_row("PRAGMA user_version", [], |row| row.get(0)) {
-            Ok(version) => version,
-            Err(error) if locked(&error) => return Err(StoreError::Locked { path: path.to_owned() }),
-            Err(error) => return Err(corrupted(error)),
-        };
+        let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(refused)?;
         let known = MIGRATIONS.len() as i64;
         if version > known {
             return Err(StoreError::Newer { path: path.to_owned(), found: version, known });
@@ -190,23 +187,9 @@ impl SqliteStore {
             let backup = PathBuf::from(format!("{}.v{version}.bak", path.display()));
             std::fs::copy(path, &backup).map_err(|source| StoreError::Backup { path: path.to_owned(), source })?;
         }
-        let mode: String =
-            connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(|error| {
-                if locked(&error) {
-                    StoreError::Locked { path: path.to_owned() }
-                } else {
-                    corrupted(error)
-                }
-            })?;
+        let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(refused)?;
         debug_assert_eq!(mode, "wal");
-        let mut connection = connection;
-        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|error| {
-            if locked(&error) {
-                StoreError::Locked { path: path.to_owned() }
-            } else {
-                corrupted(error)
-            }
-        })?;
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(refused)?;
         for (from, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             transaction.execute_batch(migration)?;
             transaction.pragma_update(None, "user_version", from as i64 + 1)?;

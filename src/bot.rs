@@ -1,5 +1,8 @@
 //! The bot as a pure function: an incoming chat message or command, and who it is for, to an optional [`Reply`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
 use crate::content::{Catalog, Topic, ENGLISH};
 use crate::moderation::{without_allowed, ServerSettings};
 use crate::normalize::normalize;
@@ -39,6 +42,36 @@ pub struct ChatOutcome<'a> {
     /// text, where the level allows a snippet (never at `self`, never a topic marked `with_crisis = false`
     /// at `third_party`); `None` otherwise. See [`crate::cooldown`].
     pub faq_instead: Option<Reply>,
+}
+
+/// The bot the adapters answer with: replaced whole when the content is reloaded, so every message is answered by
+/// one consistent version, the last good one.
+#[derive(Debug)]
+pub struct LiveBot {
+    current: RwLock<Arc<Bot>>,
+    /// How many times it was replaced, so adapters notice a reload (Discord re-registers changed commands).
+    generation: AtomicU64,
+}
+
+impl LiveBot {
+    pub fn new(bot: impl Into<Arc<Bot>>) -> LiveBot {
+        LiveBot { current: RwLock::new(bot.into()), generation: AtomicU64::new(0) }
+    }
+
+    /// The bot now; hold it for the whole of one message.
+    pub fn get(&self) -> Arc<Bot> {
+        Arc::clone(&self.current.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Serves `bot` from the next message on.
+    pub fn replace(&self, bot: Bot) {
+        *self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(bot);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
 }
 
 /// The platform-independent bot: validated content plus the crisis detector of each language.

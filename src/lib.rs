@@ -52,7 +52,7 @@ pub mod reply;
 pub mod safety;
 pub mod state;
 
-pub use bot::{Audience, Bot, ChatOutcome, Incoming};
+pub use bot::{Audience, Bot, ChatOutcome, Incoming, LiveBot};
 pub use content::{Catalog, ContentError, ContentErrors};
 pub use cooldown::Place;
 pub use reply::{Render, Reply, ReplyKind};

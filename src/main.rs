@@ -31,6 +31,9 @@ struct Cli {
     /// STATE_PATH). It never holds message text.
     #[arg(long, global = true, value_name = "PATH")]
     state: Option<PathBuf>,
+    /// On a platform, reload the content file when it changes (SIGHUP always reloads it).
+    #[arg(long, global = true)]
+    watch: bool,
     #[command(subcommand)]
     command: Option<Mode>,
 }
@@ -119,7 +122,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let path = path.as_deref().or(cli.responses.as_deref()).unwrap_or(Path::new(DEFAULT_RESPONSES));
         return check(path, rules.as_deref(), cli.config.as_deref());
     }
-    let bot = Bot::new(load_catalog(cli.responses.as_deref())?);
+    let (catalog, content_file) = load_catalog(cli.responses.as_deref())?;
+    let bot = Bot::new(catalog);
     let stdout = io::stdout();
     match command {
         Mode::Console => {
@@ -151,13 +155,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 commands_only,
                 cli.state,
             )?;
-            serve(bot, |bot| ketamine_info_bot::platforms::discord::run(bot, settings, shutdown_signal()))?;
+            let reload = Reload { file: content_file, watch: cli.watch };
+            serve(bot, reload, |bot| ketamine_info_bot::platforms::discord::run(bot, settings, shutdown_signal()))?;
         }
         #[cfg(feature = "matrix")]
         Mode::Matrix => {
             let file = config_file(cli.config.as_deref())?;
             let settings = ketamine_info_bot::config::MatrixSettings::resolve(&file, &env_var, cli.state)?;
-            serve(bot, |bot| ketamine_info_bot::platforms::matrix::run(bot, settings, shutdown_signal()))?;
+            let reload = Reload { file: content_file, watch: cli.watch };
+            serve(bot, reload, |bot| ketamine_info_bot::platforms::matrix::run(bot, settings, shutdown_signal()))?;
         }
         Mode::Check { .. } => unreachable!("handled before the content is loaded"),
     }
@@ -168,16 +174,70 @@ fn audience(locale: Option<&str>) -> Audience<'_> {
     Audience { locale, command_prefix: "/", server: None }
 }
 
-/// Loads `path`, or `./responses.toml`, or the built-in copy when neither is given nor present.
-fn load_catalog(path: Option<&Path>) -> anyhow::Result<Catalog> {
+/// Loads `path`, or `./responses.toml`, or the built-in copy when neither is given nor present; with the file it
+/// came from, if any.
+fn load_catalog(path: Option<&Path>) -> anyhow::Result<(Catalog, Option<PathBuf>)> {
     let default = Path::new(DEFAULT_RESPONSES);
-    let (name, text) = match path {
-        Some(path) => (path.display().to_string(), read(path)?),
-        None if default.exists() => (DEFAULT_RESPONSES.to_owned(), read(default)?),
-        None => return Ok(Catalog::built_in()),
+    let file = match path {
+        Some(path) => path,
+        None if default.exists() => default,
+        None => return Ok((Catalog::built_in(), None)),
     };
+    let catalog =
+        parse_content(file).map_err(|error| anyhow::anyhow!("invalid content, the bot will not start:\n{error}"))?;
+    Ok((catalog, Some(file.to_owned())))
+}
+
+/// Reads and validates a content file; every problem with its file, line and column.
+fn parse_content(file: &Path) -> anyhow::Result<Catalog> {
+    let name = file.display().to_string();
     tracing::debug!(source = %name, "loading content");
-    Catalog::parse(&name, &text).map_err(|errors| anyhow::anyhow!("invalid content, the bot will not start:\n{errors}"))
+    Catalog::parse(&name, &read(file)?).map_err(|errors| anyhow::anyhow!("{errors}"))
+}
+
+/// When the platforms reload the content: on SIGHUP, and with `--watch` when the file changes.
+#[cfg(any(feature = "discord", feature = "matrix"))]
+struct Reload {
+    /// `None` for the built-in content, which cannot change.
+    file: Option<PathBuf>,
+    watch: bool,
+}
+
+#[cfg(any(feature = "discord", feature = "matrix"))]
+impl Reload {
+    /// How often `--watch` looks at the file.
+    const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+    /// Reloads the content into `live` whenever asked, for as long as the bot runs. A file that fails to parse is
+    /// logged with every problem's place, and the last good content keeps serving.
+    async fn keep_fresh(self, live: std::sync::Arc<ketamine_info_bot::LiveBot>) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Some(file) = self.file else { return };
+        let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP can be watched");
+        let modified = |file: &Path| std::fs::metadata(file).and_then(|meta| meta.modified()).ok();
+        let mut last_seen = modified(&file);
+        let mut tick = tokio::time::interval(Self::WATCH_EVERY);
+        loop {
+            tokio::select! {
+                _ = hangup.recv() => {}
+                _ = tick.tick(), if self.watch => {
+                    if modified(&file) == last_seen {
+                        continue;
+                    }
+                }
+            }
+            last_seen = modified(&file);
+            match parse_content(&file) {
+                Ok(catalog) => {
+                    live.replace(Bot::new(catalog));
+                    tracing::info!(file = %file.display(), "content reloaded");
+                }
+                Err(errors) => {
+                    tracing::error!(file = %file.display(), "content not reloaded, the last good content keeps serving:\n{errors:#}")
+                }
+            }
+        }
+    }
 }
 
 /// The operator's settings file, or empty settings when none is given.
@@ -194,14 +254,22 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// Runs a platform adapter on a new runtime until it stops.
+/// Runs a platform adapter on a new runtime until it stops, reloading the content as `reload` says.
 #[cfg(any(feature = "discord", feature = "matrix"))]
-fn serve<F, E>(bot: Bot, run: impl FnOnce(std::sync::Arc<Bot>) -> F) -> anyhow::Result<()>
+fn serve<F, E>(
+    bot: Bot,
+    reload: Reload,
+    run: impl FnOnce(std::sync::Arc<ketamine_info_bot::LiveBot>) -> F,
+) -> anyhow::Result<()>
 where
     F: std::future::Future<Output = Result<(), E>>,
     E: std::error::Error + Send + Sync + 'static,
 {
-    tokio::runtime::Runtime::new()?.block_on(run(std::sync::Arc::new(bot)))?;
+    let live = std::sync::Arc::new(ketamine_info_bot::LiveBot::new(bot));
+    tokio::runtime::Runtime::new()?.block_on(async {
+        tokio::spawn(reload.keep_fresh(std::sync::Arc::clone(&live)));
+        run(live).await
+    })?;
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use std::num::NonZeroU64;
 use ketamine_info_bot::config::{CooldownSettings, DiscordSettings, HttpUrl, Secret};
 use ketamine_info_bot::platforms::discord::{self, DiscordError};
 use ketamine_info_bot::state::Clock;
-use ketamine_info_bot::{Bot, Catalog};
+use ketamine_info_bot::{Bot, Catalog, LiveBot};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -76,7 +76,7 @@ fn start(settings: DiscordSettings) -> Running {
 
 fn start_with(bot: Arc<Bot>, settings: DiscordSettings) -> Running {
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(discord::run(bot, settings, async {
+    let task = tokio::spawn(discord::run(Arc::new(LiveBot::new(bot)), settings, async {
         let _ = stopped.await;
     }));
     Running { stop, task }
@@ -908,4 +908,95 @@ async fn a_long_settings_list_continues_in_private_followups() {
     assert_eq!(followup.body["flags"], 64, "private too");
     assert!(content(&followup).ends_with(&disclaimer()) && content(&followup).contains("old harbour"));
     stop_and_check(&fake, running).await;
+}
+
+/// Asks "is ketamine legal?" in a fresh channel (no FAQ cooldown) until the reply contains `expected`.
+async fn legal_answer_contains(fake: &FakeDiscord, expected: &str) -> bool {
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < deadline {
+        let channel = fake.next_id();
+        if content(&say(fake, &channel, "1", "is ketamine legal?").await).contains(expected) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_the_content_and_a_broken_edit_keeps_the_last_good_one() {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let state = state_path();
+    let content_file = state.with_file_name("responses.toml");
+    let shipped = ketamine_info_bot::content::BUILT_IN_RESPONSES;
+    std::fs::write(&content_file, shipped).unwrap();
+    let mut command =
+        bot_command(&["--responses", content_file.to_str().unwrap(), "discord", "--api-url", &fake.rest_url]);
+    command.env("DISCORD_TOKEN", TOKEN).env("STATE_PATH", &state);
+    let child = command.spawn().unwrap();
+    fake.wait_until_ready().await;
+    let hangup = || {
+        let pid = child.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    };
+    let registrations = || fake.requests().into_iter().filter(|r| r.method == "PUT").collect::<Vec<_>>();
+    assert!(legal_answer_contains(&fake, "Schedule III").await);
+
+    // A body edited: the next messages get it; the commands are the same, so nothing is registered again.
+    let old_body = "Possessing it without a prescription is illegal.";
+    std::fs::write(
+        &content_file,
+        shipped.replacen(old_body, "Possessing it without a prescription is illegal (reloaded).", 1),
+    )
+    .unwrap();
+    hangup();
+    assert!(legal_answer_contains(&fake, "(reloaded)").await, "the new content serves");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(registrations().len(), 1, "unchanged commands are not registered again");
+
+    // A description edited: one bulk overwrite with the new definitions.
+    let old_description = "The legal status of ketamine in the United States";
+    let edited = shipped.replacen(old_body, "Possessing it without a prescription is illegal (reloaded).", 1).replacen(
+        old_description,
+        "Ketamine and the law in the United States",
+        1,
+    );
+    std::fs::write(&content_file, &edited).unwrap();
+    hangup();
+    let registration =
+        fake.wait_for(WAIT, |r| r.method == "PUT" && r.body.to_string().contains("Ketamine and the law")).await;
+    assert!(registration.body.as_array().unwrap().len() > 20);
+    assert_eq!(registrations().len(), 2, "one bulk overwrite");
+
+    // A broken edit: an error with file, line and column, and the last good content keeps serving.
+    std::fs::write(&content_file, edited.replacen("[[topic]]", "[[topic]\n", 1)).unwrap();
+    hangup();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(legal_answer_contains(&fake, "(reloaded)").await, "still the last good content");
+    let (status, stderr) = terminate(child, WAIT).await;
+    assert!(status.success());
+    let place = format!("{}:", content_file.display());
+    assert!(stderr.contains("content not reloaded") && stderr.contains(&place), "{stderr}");
+    assert_eq!(registrations().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_reloads_the_content_when_the_file_changes() {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let state = state_path();
+    let content_file = state.with_file_name("responses.toml");
+    let shipped = ketamine_info_bot::content::BUILT_IN_RESPONSES;
+    std::fs::write(&content_file, shipped).unwrap();
+    let file = content_file.to_str().unwrap();
+    let mut command = bot_command(&["--responses", file, "--watch", "discord", "--api-url", &fake.rest_url]);
+    command.env("DISCORD_TOKEN", TOKEN).env("STATE_PATH", &state);
+    let child = command.spawn().unwrap();
+    fake.wait_until_ready().await;
+    assert!(legal_answer_contains(&fake, "Schedule III").await);
+    tokio::time::sleep(Duration::from_millis(1100)).await; // a new modification time, even on coarse clocks
+    let edited = shipped.replacen("is illegal.", "is illegal (watched).", 1);
+    std::fs::write(&content_file, edited).unwrap();
+    assert!(legal_answer_contains(&fake, "(watched)").await, "reloaded without a signal");
+    let (status, stderr) = terminate(child, WAIT).await;
+    assert!(status.success() && stderr.contains("content reloaded"), "{stderr}");
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ketamine_info_bot::config::{CooldownSettings, MatrixAuth, MatrixSettings, Secret};
 use ketamine_info_bot::platforms::matrix::{self, MatrixError};
 use ketamine_info_bot::state::Clock;
-use ketamine_info_bot::{Bot, Catalog};
+use ketamine_info_bot::{Bot, Catalog, LiveBot};
 use matrix_sdk::ruma::events::room::message::{ReplacementMetadata, RoomMessageEventContent};
 use matrix_sdk::ruma::OwnedEventId;
 use matrix_sdk::Room;
@@ -72,7 +72,7 @@ struct Running {
 impl Running {
     fn start(settings: MatrixSettings) -> Running {
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(matrix::run(bot(), settings, async {
+        let task = tokio::spawn(matrix::run(Arc::new(LiveBot::new(bot())), settings, async {
             let _ = stopped.await;
         }));
         Running { stop, task }

@@ -26,7 +26,7 @@ use crate::cooldown::{Cooldowns, Place};
 use crate::delivery::SendFailure;
 use crate::moderation::ServerSettings;
 use crate::state::{SqliteStore, Store, StoreError};
-use crate::{Audience, Bot, Catalog, Reply};
+use crate::{Audience, Bot, Catalog, LiveBot, Reply};
 
 /// Names of the options the adapter adds to commands.
 const PRIVATE_OPTION: &str = "private";
@@ -92,7 +92,7 @@ fn send_failure(error: &serenity::Error) -> (SendFailure, bool) {
 
 /// Runs the bot on Discord until `shutdown` completes, then lets replies in flight finish.
 pub async fn run(
-    bot: Arc<Bot>,
+    bot: Arc<LiveBot>,
     settings: DiscordSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DiscordError> {
@@ -124,7 +124,10 @@ pub async fn run(
     let in_flight = InFlight::new();
     let handler = Handler {
         bot: Arc::clone(&bot),
-        guild: settings.guild_id.map(|id| GuildId::new(id.get())),
+        registry: Arc::new(Registry {
+            guild: settings.guild_id.map(|id| GuildId::new(id.get())),
+            registered: tokio::sync::Mutex::new(None),
+        }),
         cooldowns: Mutex::new(Cooldowns::new(settings.cooldowns.faq, settings.cooldowns.crisis)),
         me: OnceLock::new(),
         guild_locales: RwLock::new(HashMap::new()),
@@ -190,10 +193,43 @@ fn no_pings() -> CreateAllowedMentions {
     CreateAllowedMentions::new().replied_user(false)
 }
 
-struct Handler {
-    bot: Arc<Bot>,
+/// The slash commands as last registered, so that a content reload registers them again only when their
+/// definitions changed (one bulk overwrite).
+struct Registry {
     /// Commands go to this server only (instant, for testing) instead of globally.
     guild: Option<GuildId>,
+    /// The definitions last registered, as Discord receives them.
+    registered: tokio::sync::Mutex<Option<String>>,
+}
+
+impl Registry {
+    /// Registers the commands of `bot`'s content, unless exactly these are registered already.
+    async fn sync(&self, http: &serenity::http::Http, bot: &Bot) {
+        let mut commands = commands(bot.catalog());
+        commands.extend(staff::commands());
+        let definitions = serde_json::to_string(&commands).unwrap_or_default();
+        let mut registered = self.registered.lock().await;
+        if registered.as_deref() == Some(definitions.as_str()) {
+            return;
+        }
+        let count = commands.len();
+        let result = match self.guild {
+            Some(guild) => guild.set_commands(http, commands).await,
+            None => Command::set_global_commands(http, commands).await,
+        };
+        match result {
+            Ok(_) => {
+                tracing::info!(count, guild = ?self.guild.map(|g| g.get()), "registered commands");
+                *registered = Some(definitions);
+            }
+            Err(error) => tracing::error!(%error, "could not register commands"),
+        }
+    }
+}
+
+struct Handler {
+    bot: Arc<LiveBot>,
+    registry: Arc<Registry>,
     cooldowns: Mutex<Cooldowns>,
     me: OnceLock<UserId>,
     /// Each server's preferred locale, which picks crisis lines for chat messages.
@@ -212,11 +248,17 @@ impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
         let _ = self.me.set(ready.user.id);
         let (toolkit, reminder_ctx) = (self.toolkit.clone(), ctx.clone());
+        let (live, registry) = (Arc::clone(&self.bot), Arc::clone(&self.registry));
         self.reminders.get_or_init(|| {
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(REMINDER_TICK);
+                let mut generation = live.generation();
                 loop {
                     tick.tick().await;
+                    if live.generation() != generation {
+                        generation = live.generation();
+                        registry.sync(&reminder_ctx.http, &live.get()).await;
+                    }
                     if let Err(error) = staff::remind(&reminder_ctx, &toolkit).await {
                         tracing::error!(%error, "cannot check alerts for reminders");
                     }
@@ -226,17 +268,7 @@ impl EventHandler for Handler {
                 }
             })
         });
-        let mut commands = commands(self.bot.catalog());
-        commands.extend(staff::commands());
-        let count = commands.len();
-        let registered = match self.guild {
-            Some(guild) => guild.set_commands(&ctx.http, commands).await,
-            None => Command::set_global_commands(&ctx.http, commands).await,
-        };
-        match registered {
-            Ok(_) => tracing::info!(count, guild = ?self.guild.map(|g| g.get()), "registered commands"),
-            Err(error) => tracing::error!(%error, "could not register commands"),
-        }
+        self.registry.sync(&ctx.http, &self.bot.get()).await;
     }
 
     async fn guild_create(&self, _ctx: Context, guild: Guild, _is_new: Option<bool>) {
@@ -336,7 +368,8 @@ impl Handler {
         let audience = Audience { locale: locale.as_deref(), command_prefix: "/", server: settings.as_ref() };
         let (channel, message) = (written.channel, written.message);
         let place = Place { channel: channel.to_string(), person: author.id.to_string(), message: message.to_string() };
-        let decision = decide_chat(&self.bot, &self.cooldowns, written.text, audience, &place, edit, opted_out);
+        let bot = self.bot.get();
+        let decision = decide_chat(&bot, &self.cooldowns, written.text, audience, &place, edit, opted_out);
         if let Some(admitted) = decision.reply {
             self.send_chat_reply(ctx, &written, &place, admitted).await;
         }
@@ -420,7 +453,7 @@ impl Handler {
         }
         let audience = Audience { locale: Some(&command.locale), command_prefix: "/", server: None };
         let name = command.data.name.as_str();
-        let reply = self.bot.command(name, argument, audience);
+        let reply = self.bot.get().command(name, argument, audience);
         tracing::info!(interaction = %command.id, command = name, private, "command reply");
         self.send_interaction_reply(ctx, command, &reply, private).await;
     }
@@ -463,7 +496,8 @@ impl Handler {
 
     async fn autocomplete(&self, ctx: &Context, interaction: &CommandInteraction) {
         let typed = interaction.data.autocomplete().map_or("", |option| option.value);
-        let choices = self.bot.topic_choices(typed, render::MAX_AUTOCOMPLETE_CHOICES).into_iter().fold(
+        let bot = self.bot.get();
+        let choices = bot.topic_choices(typed, render::MAX_AUTOCOMPLETE_CHOICES).into_iter().fold(
             CreateAutocompleteResponse::new(),
             |response, topic| {
                 let name: String = topic.description.chars().take(render::MAX_CHOICE_NAME).collect();

@@ -49,7 +49,7 @@ use crate::config::{MatrixAuth, MatrixSettings};
 use crate::cooldown::{Cooldowns, Place, Ticket};
 use crate::delivery::SendFailure;
 use crate::moderation::ServerSettings;
-use crate::{Audience, Bot, Incoming, Reply};
+use crate::{Audience, Incoming, LiveBot, Reply};
 
 const DEVICE_NAME: &str = "ketamine-info-bot";
 const SESSION_FILE: &str = "session.json";
@@ -136,7 +136,7 @@ fn backoff(attempt: u32) -> Duration {
 /// Runs the bot on Matrix until `shutdown` completes (at any stage, signing in included). Then it stops
 /// syncing, lets the handlers and queued replies finish (within a bound), and saves the sync position.
 pub async fn run(
-    bot: Arc<Bot>,
+    bot: Arc<LiveBot>,
     settings: MatrixSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MatrixError> {
@@ -230,7 +230,7 @@ impl SavedSession {
 
 /// Signs in, registers the handlers and syncs until an unrecoverable error.
 async fn serve(
-    bot: Arc<Bot>,
+    bot: Arc<LiveBot>,
     settings: &MatrixSettings,
     store: &Store,
     in_flight: InFlight,
@@ -534,7 +534,7 @@ impl SeenEvents {
 }
 
 struct Handler {
-    bot: Arc<Bot>,
+    bot: Arc<LiveBot>,
     toolkit: staff::Toolkit,
     me: OwnedUserId,
     /// Messages older than this are history and never answered.
@@ -629,15 +629,16 @@ impl Handler {
             false
         });
         let audience = Audience { locale: self.locale.as_deref(), command_prefix: "!", server: Some(&settings) };
-        let decided = match self.bot.parse(body, &['!']) {
+        let bot = self.bot.get();
+        let decided = match bot.parse(body, &['!']) {
             Incoming::Command { .. } if edit => None,
             Incoming::Command { name, argument } => {
                 let ticket = self.cooldowns.lock().expect("not poisoned").admit_command(&place, name, Instant::now());
                 tracing::info!(room = %place.channel, event = %place.message, command = name, answered = ticket.is_some(), "command");
-                ticket.map(|ticket| (self.bot.command(name, argument, audience), Some(ticket), false))
+                ticket.map(|ticket| (bot.command(name, argument, audience), Some(ticket), false))
             }
             Incoming::Chat(text) => {
-                let decision = decide_chat(&self.bot, &self.cooldowns, text, audience, &place, edit, opted_out);
+                let decision = decide_chat(&bot, &self.cooldowns, text, audience, &place, edit, opted_out);
                 if let Some(facts) = decision.alert {
                     self.toolkit.alert(room.client(), &settings, &place, facts).await;
                 }

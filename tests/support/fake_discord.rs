@@ -318,7 +318,11 @@ async fn serve_rest(
                     command["id"] = json!(next_id());
                     command["application_id"] = json!(APPLICATION_ID);
                     command["version"] = json!("1");
-                    command["type"] = json!(1);
+                    // As Discord answers: the command's own type (1 when not given), a description even if empty.
+                    command["type"] = command.get("type").cloned().unwrap_or(json!(1));
+                    if command["description"].is_null() {
+                        command["description"] = json!("");
+                    }
                     command["default_member_permissions"] = Value::Null;
                     command
                 })

@@ -16,12 +16,12 @@ use crate::cooldown::Place;
 use crate::moderation::{describe_stats, resources_allowed, AlertFacts, AlertTarget, Change, ServerSettings, PRIVACY};
 use crate::platforms::shared::Retry;
 use crate::state::{AlertRecord, Clock, NewAlert, Store, StoreError};
-use crate::{Audience, Bot};
+use crate::Audience;
 
 /// What the toolkit works with: the bot (for its texts and detector), the state and the clock.
 #[derive(Clone)]
 pub struct Toolkit {
-    pub bot: std::sync::Arc<Bot>,
+    pub bot: std::sync::Arc<crate::LiveBot>,
     pub store: std::sync::Arc<dyn Store>,
     pub clock: Clock,
 }
@@ -30,7 +30,7 @@ impl Toolkit {
     /// A notice as one Discord message (alerts, reminders and logs are short), ending with the disclaimer like
     /// every reply.
     fn notice(&self, text: &str) -> String {
-        super::render::messages(&self.bot.notice(text)).swap_remove(0)
+        super::render::messages(&self.bot.get().notice(text)).swap_remove(0)
     }
 }
 
@@ -197,7 +197,7 @@ fn role_mention(id: &str) -> String {
 
 /// Answers `/ketamine-settings` ephemerally and logs a change to the staff channel.
 pub async fn settings_command(ctx: &Context, command: &CommandInteraction, toolkit: &Toolkit) {
-    let (bot, store) = (&toolkit.bot, toolkit.store.as_ref());
+    let (bot, store) = (&toolkit.bot.get(), toolkit.store.as_ref());
     let Some(guild) = command.guild_id else { return };
     let server = guild.to_string();
     let answer = match (store.settings(&server), change(&command.data.options())) {
@@ -287,7 +287,7 @@ pub async fn member_command(ctx: &Context, command: &CommandInteraction, toolkit
 /// Answers only the member who asked: the notice as the response, and as private followups if it is longer than
 /// one message (a `show` with many long phrases).
 async fn respond_privately(ctx: &Context, command: &CommandInteraction, toolkit: &Toolkit, text: &str) {
-    let mut parts = super::render::messages(&toolkit.bot.notice(text)).into_iter();
+    let mut parts = super::render::messages(&toolkit.bot.get().notice(text)).into_iter();
     let first = parts.next().expect("a reply renders to at least one message");
     let message = CreateInteractionResponseMessage::new().content(first).ephemeral(true).allowed_mentions(no_pings());
     if let Err(error) = command.create_response(&ctx.http, CreateInteractionResponse::Message(message)).await {
@@ -307,7 +307,7 @@ async fn respond_privately(ctx: &Context, command: &CommandInteraction, toolkit:
 /// "Send crisis resources" on a message: the resources block for the server's region as a reply to it (no
 /// ping), a note to staff of who sent it, and a refusal for a second send to the same member within an hour.
 pub async fn send_resources(ctx: &Context, command: &CommandInteraction, toolkit: &Toolkit) {
-    let (bot, store, clock) = (&toolkit.bot, toolkit.store.as_ref(), &toolkit.clock);
+    let (bot, store, clock) = (&toolkit.bot.get(), toolkit.store.as_ref(), &toolkit.clock);
     let (Some(guild), Some(ResolvedTarget::Message(target))) = (command.guild_id, command.data.target()) else {
         return;
     };

@@ -19,7 +19,7 @@ use crate::moderation::{
 };
 use crate::platforms::shared::Retry;
 use crate::state::{AlertRecord, Clock, NewAlert, Store, StoreError};
-use crate::{Audience, Bot, Reply};
+use crate::{Audience, LiveBot, Reply};
 
 /// The power level a member needs for moderator commands and to acknowledge alerts.
 const MODERATOR_LEVEL: i64 = 50;
@@ -29,7 +29,7 @@ pub const ACKNOWLEDGE_REACTION: &str = "✅";
 /// What the toolkit works with: the bot (for its texts and detector), the state and the clock.
 #[derive(Clone)]
 pub struct Toolkit {
-    pub bot: Arc<Bot>,
+    pub bot: Arc<LiveBot>,
     pub store: Arc<dyn Store>,
     pub clock: Clock,
 }
@@ -77,7 +77,7 @@ fn replied_to(event: &OriginalSyncRoomMessageEvent) -> Option<OwnedEventId> {
 
 impl Toolkit {
     fn notice(&self, text: &str, to: &OwnedEventId) -> Vec<Answer> {
-        vec![(self.bot.notice(text), to.clone())]
+        vec![(self.bot.get().notice(text), to.clone())]
     }
 
     /// Answers a toolkit command; the answers go to the room's queue.
@@ -137,7 +137,7 @@ impl Toolkit {
     }
 
     fn settings(&self, client: &Client, room: &str, arguments: &str, moderator: &UserId) -> Result<String, StoreError> {
-        let settings = self.store.settings(room)?;
+        let (bot, settings) = (self.bot.get(), self.store.settings(room)?);
         let summary = |settings: &ServerSettings| settings.describe(str::to_owned, str::to_owned).join("\n");
         Ok(match parse_settings(arguments) {
             Err(problem) => problem,
@@ -148,7 +148,7 @@ impl Toolkit {
                  invite the bot there first.",
                 target.channel
             ),
-            Ok(Some(change)) => match settings.apply(change, self.bot.catalog(), self.bot.detectors()) {
+            Ok(Some(change)) => match settings.apply(change, bot.catalog(), bot.detectors()) {
                 Err(refusal) => format!("Not changed: {refusal}."),
                 Ok(next) => {
                     self.store.save_settings(room, &next)?;
@@ -216,12 +216,13 @@ impl Toolkit {
         }
         let settings = self.store.settings(&room_key).unwrap_or_default();
         let audience = Audience { locale: None, command_prefix: "!", server: Some(&settings) };
-        let resources = self.bot.command(&self.bot.catalog().crisis.command, None, audience);
+        let bot = self.bot.get();
+        let resources = bot.command(&bot.catalog().crisis.command, None, audience);
         if let Some(staff) = &settings.alerts {
             let note = format!("{} sent crisis resources to {member} in {}.", event.sender, room.room_id());
-            post(room.client(), &staff.channel, &self.bot.notice(&note), Mentions::new()).await;
+            post(room.client(), &staff.channel, &self.bot.get().notice(&note), Mentions::new()).await;
         }
-        vec![(resources, target), (self.bot.notice("Sent."), event.event_id.clone())]
+        vec![(resources, target), (self.bot.get().notice("Sent."), event.event_id.clone())]
     }
 
     /// Posts a staff alert (level, category, room, a matrix.to link, the member, the time; never the text) and
@@ -253,7 +254,7 @@ impl Toolkit {
             place.channel,
             place.message,
         );
-        let posted = post(client, &target.channel, &self.bot.notice(&text), Mentions::new()).await;
+        let posted = post(client, &target.channel, &self.bot.get().notice(&text), Mentions::new()).await;
         match (recorded, posted) {
             (Ok(id), Some(event)) => {
                 if let Err(error) = self.store.set_alert_message(id, event.as_str()) {
@@ -282,7 +283,8 @@ impl Toolkit {
             let users: Vec<OwnedUserId> = target.users.iter().filter_map(|user| UserId::parse(user).ok()).collect();
             let names: Vec<&str> = users.iter().map(|user| user.as_str()).collect();
             let text = format!("{} An alert is not acknowledged yet: {}", names.join(" "), link(&record));
-            post(client.clone(), &target.channel, &self.bot.notice(text.trim()), Mentions::with_user_ids(users)).await;
+            post(client.clone(), &target.channel, &self.bot.get().notice(text.trim()), Mentions::with_user_ids(users))
+                .await;
         }
         Ok(())
     }

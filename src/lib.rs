@@ -7,10 +7,12 @@
 //! - [`content`]: `responses.toml` -> a validated [`Catalog`]; every error names file, line and column.
 //! - [`normalize`]: the one text normal form shared by the detector and the matcher.
 //! - [`phrase`]: the phrase language in which the crisis rules and the content's keywords are written.
-//! - [`safety`]: the crisis detector ([`Detector`]), built from the rules file `crisis-rules/en.toml`.
+//! - [`safety`]: the crisis detector ([`Detector`]), built from the rules files `crisis-rules/*.toml`, one per
+//!   language.
 //! - [`matching`]: chat message -> topics, by the keywords in the content.
 //! - [`reply`]: [`Reply`] (crisis block, snippet, disclaimer) and the [`Render`] trait adapters implement.
-//! - [`bot`]: [`Bot::respond`], the pure function from an incoming message or command to a reply.
+//! - [`bot`]: [`Bot::respond`], the pure function from an incoming message or command to a reply; [`LiveBot`],
+//!   the version the adapters answer with, replaced whole when the content is reloaded.
 //! - [`moderation`]: moderators' settings per server and the pure decisions that follow (where to reply, when
 //!   to alert staff, opt-outs).
 //! - [`cooldown`]: which chat replies go out: cooldowns, escalation, edits (pure; the clock is passed in).

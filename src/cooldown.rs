@@ -36,6 +36,8 @@ const REMEMBERED_MESSAGES: usize = 4096;
 /// Where a message was written and by whom: platform ids, never what was written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Place {
+    /// The platform (`discord`, `matrix`), for metrics.
+    pub platform: &'static str,
     /// The channel or room.
     pub channel: String,
     /// The member who wrote.
@@ -288,7 +290,7 @@ mod tests {
     fn place(channel: &str, person: &str) -> Place {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let message = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string();
-        Place { channel: channel.into(), person: person.into(), message }
+        Place { platform: "test", channel: channel.into(), person: person.into(), message }
     }
 
     /// The kind of reply admitted for a new message, or `None`.

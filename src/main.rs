@@ -34,6 +34,9 @@ struct Cli {
     /// On a platform, reload the content file when it changes (SIGHUP always reloads it).
     #[arg(long, global = true)]
     watch: bool,
+    /// On a platform, serve Prometheus metrics on /metrics and health on /healthz at this address (off by default).
+    #[arg(long, global = true, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
     #[command(subcommand)]
     command: Option<Mode>,
 }
@@ -156,14 +159,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cli.state,
             )?;
             let reload = Reload { file: content_file, watch: cli.watch };
-            serve(bot, reload, |bot| ketamine_info_bot::platforms::discord::run(bot, settings, shutdown_signal()))?;
+            let ops = Ops { reload, metrics: cli.metrics, platform: "discord" };
+            serve(bot, ops, |bot| ketamine_info_bot::platforms::discord::run(bot, settings, shutdown_signal()))?;
         }
         #[cfg(feature = "matrix")]
         Mode::Matrix => {
             let file = config_file(cli.config.as_deref())?;
             let settings = ketamine_info_bot::config::MatrixSettings::resolve(&file, &env_var, cli.state)?;
             let reload = Reload { file: content_file, watch: cli.watch };
-            serve(bot, reload, |bot| ketamine_info_bot::platforms::matrix::run(bot, settings, shutdown_signal()))?;
+            let ops = Ops { reload, metrics: cli.metrics, platform: "matrix" };
+            serve(bot, ops, |bot| ketamine_info_bot::platforms::matrix::run(bot, settings, shutdown_signal()))?;
         }
         Mode::Check { .. } => unreachable!("handled before the content is loaded"),
     }
@@ -230,9 +235,11 @@ impl Reload {
             match parse_content(&file) {
                 Ok(catalog) => {
                     live.replace(Bot::new(catalog));
+                    count_reload("ok");
                     tracing::info!(file = %file.display(), "content reloaded");
                 }
                 Err(errors) => {
+                    count_reload("error");
                     tracing::error!(file = %file.display(), "content not reloaded, the last good content keeps serving:\n{errors:#}")
                 }
             }
@@ -254,11 +261,25 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// Runs a platform adapter on a new runtime until it stops, reloading the content as `reload` says.
+#[cfg(any(feature = "discord", feature = "matrix"))]
+fn count_reload(result: &'static str) {
+    use ketamine_info_bot::platforms::metrics::{Outcome, METRICS};
+    METRICS.reloads.get_or_create(&Outcome { result }).inc();
+}
+
+/// What runs beside a platform adapter: content reloads and, when asked, the metrics endpoint.
+#[cfg(any(feature = "discord", feature = "matrix"))]
+struct Ops {
+    reload: Reload,
+    metrics: Option<std::net::SocketAddr>,
+    platform: &'static str,
+}
+
+/// Runs a platform adapter on a new runtime until it stops, with its [`Ops`].
 #[cfg(any(feature = "discord", feature = "matrix"))]
 fn serve<F, E>(
     bot: Bot,
-    reload: Reload,
+    ops: Ops,
     run: impl FnOnce(std::sync::Arc<ketamine_info_bot::LiveBot>) -> F,
 ) -> anyhow::Result<()>
 where
@@ -267,7 +288,15 @@ where
 {
     let live = std::sync::Arc::new(ketamine_info_bot::LiveBot::new(bot));
     tokio::runtime::Runtime::new()?.block_on(async {
-        tokio::spawn(reload.keep_fresh(std::sync::Arc::clone(&live)));
+        if let Some(address) = ops.metrics {
+            let endpoint = ketamine_info_bot::platforms::metrics::serve(address, vec![ops.platform]);
+            tokio::spawn(async move {
+                if let Err(error) = endpoint.await {
+                    tracing::error!(%error, "the metrics endpoint stopped");
+                }
+            });
+        }
+        tokio::spawn(ops.reload.keep_fresh(std::sync::Arc::clone(&live)));
         run(live).await
     })?;
     Ok(())

@@ -6,6 +6,8 @@ pub mod console;
 pub mod discord;
 #[cfg(feature = "matrix")]
 pub mod matrix;
+#[cfg(any(feature = "discord", feature = "matrix"))]
+pub mod metrics;
 
 /// What the chat adapters share: replies in flight that a shutdown waits for, chat replies under the cooldowns,
 /// and delivery with retries, logged the same way everywhere (ids and decisions, never message content).
@@ -16,6 +18,7 @@ mod shared {
 
     use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+    use super::metrics::{Metrics, METRICS};
     use crate::cooldown::{Admission, Admitted, Cooldowns, Place};
     use crate::delivery::{self, SendFailure};
     use crate::moderation::{self, AlertFacts, ServerSettings};
@@ -81,6 +84,7 @@ mod shared {
         opted_out: bool,
     ) -> ChatDecision {
         let outcome = bot.chat(text, audience);
+        let had_reply = outcome.reply.is_some();
         let (level, rule, category) = (outcome.assessment.level, outcome.assessment.rule, outcome.assessment.category);
         let topic = outcome.topics.first().map(|topic| topic.id.clone());
         let default = ServerSettings::default();
@@ -93,6 +97,9 @@ mod shared {
         } else {
             cooldowns.admit_chat(place, outcome, Instant::now(), faq_window)
         };
+        if had_reply && admitted.is_none() {
+            Metrics::count(&METRICS.suppressed, place.platform);
+        }
         let crisis_admitted = admitted.as_ref().is_some_and(|admitted| admitted.admission != Admission::FaqInstead);
         let alert = plan.alert.filter(|_| crisis_admitted);
         tracing::info!(
@@ -156,14 +163,17 @@ mod shared {
         pub async fn again(&mut self, failure: SendFailure) -> bool {
             self.failures += 1;
             let place = self.place;
+            Metrics::count(&METRICS.send_failures, place.platform);
             match delivery::next_attempt(self.urgent, self.failures, self.started.elapsed(), &failure) {
                 Some(wait) => {
+                    Metrics::count(&METRICS.retries, place.platform);
                     tracing::warn!(channel = place.channel, message = place.message, %failure, ?wait, "send failed; retrying");
                     tokio::time::sleep(wait).await;
                     true
                 }
                 None => {
                     delivery::count_given_up();
+                    Metrics::count(&METRICS.given_up, place.platform);
                     tracing::error!(
                         channel = place.channel,
                         person = place.person,

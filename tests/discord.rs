@@ -1000,3 +1000,51 @@ async fn watch_reloads_the_content_when_the_file_changes() {
     let (status, stderr) = terminate(child, WAIT).await;
     assert!(status.success() && stderr.contains("content reloaded"), "{stderr}");
 }
+
+/// GETs `path` from the bot's metrics endpoint; the status and the body.
+async fn scrape(address: &str, path: &str) -> (u16, String) {
+    let response = reqwest::get(format!("http://{address}{path}")).await.expect("the endpoint answers");
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_replies_suppressions_and_retries_without_ids() {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let mut command = bot_command(&["--metrics", &address, "discord", "--api-url", &fake.rest_url]);
+    command.env("DISCORD_TOKEN", TOKEN).env("STATE_PATH", state_path());
+    let child = command.spawn().unwrap();
+    fake.wait_until_ready().await;
+
+    say(&fake, "620", "1", "is ketamine legal?").await;
+    say(&fake, "621", "2", "I want to kill myself").await;
+    say_expecting_silence(&fake, message_create(&fake.next_id(), "621", "2", "I want to kill myself")).await;
+    fake.fail_next_messages(&[Failure { status: 500, code: 0, retry_after: None }]);
+    fake.dispatch("MESSAGE_CREATE", message_create(&fake.next_id(), "622", "3", "I want to kill myself"));
+    wait_for_posts(&fake, "622", 2).await;
+    run_command(&fake, "ketamine-legal", json!([]), "en-US").await;
+    tokio::time::sleep(QUIET).await;
+
+    let (status, metrics) = scrape(&address, "/metrics").await;
+    assert_eq!(status, 200);
+    for line in [
+        r#"ketamine_replies_total{platform="discord",kind="faq",level="none"} 1"#,
+        r#"ketamine_replies_total{platform="discord",kind="crisis",level="self"} 2"#,
+        r#"ketamine_replies_total{platform="discord",kind="command",level="none"} 1"#,
+        r#"ketamine_cooldown_suppressed_total{platform="discord"} 1"#,
+        r#"ketamine_send_failures_total{platform="discord"} 1"#,
+        r#"ketamine_send_retries_total{platform="discord"} 1"#,
+        r#"ketamine_reply_latency_seconds_count{platform="discord"} 4"#,
+        r#"ketamine_platform_connected{platform="discord"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    for id in ["620", "621", "622", "\"1\"", "\"2\"", "\"3\"", "kill"] {
+        assert!(!metrics.contains(id), "{id} in the metrics");
+    }
+    let (status, health) = scrape(&address, "/healthz").await;
+    assert_eq!((status, health.as_str()), (200, r#"{"discord": true}"#));
+    let (status, _) = scrape(&address, "/elsewhere").await;
+    assert_eq!(status, 404);
+    terminate(child, WAIT).await;
+}

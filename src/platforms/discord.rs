@@ -16,10 +16,12 @@ use serenity::all::{
     CreateAllowedMentions, CreateAutocompleteResponse, CreateButton, CreateCommand, CreateCommandOption,
     CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage,
     EventHandler, GatewayIntents, Guild, GuildId, HttpBuilder, Interaction, Message, MessageId, MessageReference,
-    MessageReferenceKind, MessageUpdateEvent, Ready, ResolvedValue, User, UserId,
+    MessageReferenceKind, MessageUpdateEvent, Ready, ResolvedValue, ResumedEvent, User, UserId,
 };
 use serenity::async_trait;
+use serenity::gateway::{ConnectionStage, ShardStageUpdateEvent};
 
+use super::metrics::{Metrics, METRICS};
 use super::shared::{count_reply, decide_chat, hold_lock, InFlight, Retry};
 use crate::config::DiscordSettings;
 use crate::cooldown::{Cooldowns, Place};
@@ -247,6 +249,7 @@ const REMINDER_TICK: std::time::Duration = std::time::Duration::from_secs(2);
 impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
         let _ = self.me.set(ready.user.id);
+        METRICS.set_connected("discord", true);
         let (toolkit, reminder_ctx) = (self.toolkit.clone(), ctx.clone());
         let (live, registry) = (Arc::clone(&self.bot), Arc::clone(&self.registry));
         self.reminders.get_or_init(|| {
@@ -271,6 +274,15 @@ impl EventHandler for Handler {
         self.registry.sync(&ctx.http, &self.bot.get()).await;
     }
 
+    async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
+        Metrics::count(&METRICS.reconnects, "discord");
+        METRICS.set_connected("discord", true);
+    }
+
+    async fn shard_stage_update(&self, _ctx: Context, event: ShardStageUpdateEvent) {
+        METRICS.set_connected("discord", event.new == ConnectionStage::Connected);
+    }
+
     async fn guild_create(&self, _ctx: Context, guild: Guild, _is_new: Option<bool>) {
         self.guild_locales.write().expect("not poisoned").insert(guild.id, guild.preferred_locale);
     }
@@ -278,6 +290,7 @@ impl EventHandler for Handler {
     async fn message(&self, ctx: Context, message: Message) {
         let Some(_permit) = self.in_flight.enter().await else { return };
         let written = Written {
+            received: std::time::Instant::now(),
             author: &message.author,
             from_webhook: message.webhook_id.is_some(),
             text: &message.content,
@@ -300,6 +313,7 @@ impl EventHandler for Handler {
         // Updates that carry no text (an embed resolved, a pin) change nothing the bot assesses.
         let (Some(author), Some(content)) = (&event.author, &event.content) else { return };
         let written = Written {
+            received: std::time::Instant::now(),
             author,
             from_webhook: event.webhook_id.flatten().is_some(),
             text: content,
@@ -332,6 +346,8 @@ impl EventHandler for Handler {
 
 /// A chat message or the new text of an edited one, as the handlers need it.
 struct Written<'a> {
+    /// When the event arrived, for the reply latency.
+    received: std::time::Instant,
     author: &'a User,
     from_webhook: bool,
     text: &'a str,
@@ -367,7 +383,12 @@ impl Handler {
         });
         let audience = Audience { locale: locale.as_deref(), command_prefix: "/", server: settings.as_ref() };
         let (channel, message) = (written.channel, written.message);
-        let place = Place { channel: channel.to_string(), person: author.id.to_string(), message: message.to_string() };
+        let place = Place {
+            platform: "discord",
+            channel: channel.to_string(),
+            person: author.id.to_string(),
+            message: message.to_string(),
+        };
         let bot = self.bot.get();
         let decision = decide_chat(&bot, &self.cooldowns, written.text, audience, &place, edit, opted_out);
         if let Some(admitted) = decision.reply {
@@ -436,6 +457,7 @@ impl Handler {
             self.cooldowns.lock().expect("not poisoned").release(admitted.ticket);
             return;
         }
+        METRICS.reply_sent("discord", &admitted.reply, true, written.received.elapsed());
         if let Some(guild) = written.guild {
             count_reply(self.toolkit.store.as_ref(), &self.toolkit.clock, &guild.to_string(), &admitted.reply);
         }
@@ -453,15 +475,26 @@ impl Handler {
         }
         let audience = Audience { locale: Some(&command.locale), command_prefix: "/", server: None };
         let name = command.data.name.as_str();
+        let started = std::time::Instant::now();
         let reply = self.bot.get().command(name, argument, audience);
         tracing::info!(interaction = %command.id, command = name, private, "command reply");
-        self.send_interaction_reply(ctx, command, &reply, private).await;
+        if self.send_interaction_reply(ctx, command, &reply, private).await {
+            METRICS.reply_sent("discord", &reply, false, started.elapsed());
+        }
     }
 
     /// Answers an interaction: the first message as its response, any more as followups, each retried as
     /// [`deliver`] says.
-    async fn send_interaction_reply(&self, ctx: &Context, command: &CommandInteraction, reply: &Reply, private: bool) {
+    /// True when every part was sent.
+    async fn send_interaction_reply(
+        &self,
+        ctx: &Context,
+        command: &CommandInteraction,
+        reply: &Reply,
+        private: bool,
+    ) -> bool {
         let place = Place {
+            platform: "discord",
             channel: command.channel_id.to_string(),
             person: command.user.id.to_string(),
             message: command.id.to_string(),
@@ -489,9 +522,10 @@ impl Handler {
                     responded = true;
                 }
                 Err(error) if retry.again(send_failure(&error).0).await => {}
-                Err(_) => return,
+                Err(_) => return false,
             }
         }
+        true
     }
 
     async fn autocomplete(&self, ctx: &Context, interaction: &CommandInteraction) {

@@ -44,6 +44,7 @@ use matrix_sdk::ruma::{
 use matrix_sdk::{Client, Room, SessionMeta, SessionTokens};
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::metrics::{Metrics, METRICS};
 use super::shared::{count_reply, decide_chat, hold_lock, InFlight, Retry};
 use crate::config::{MatrixAuth, MatrixSettings};
 use crate::cooldown::{Cooldowns, Place, Ticket};
@@ -392,6 +393,7 @@ async fn sync_forever(
         };
         match client.sync_once(settings).await {
             Ok(response) => {
+                METRICS.set_connected("matrix", true);
                 if failures > 0 {
                     tracing::info!("the homeserver is answering again");
                     failures = 0;
@@ -407,6 +409,8 @@ async fn sync_forever(
             }
             Err(error) if is_credential_error(&error) => return Err(MatrixError::BadCredentials(error)),
             Err(error) => {
+                Metrics::count(&METRICS.sync_errors, "matrix");
+                METRICS.set_connected("matrix", false);
                 tracing::warn!(%error, attempt = failures, "sync failed; retrying");
                 tokio::time::sleep(backoff(failures)).await;
                 failures += 1;
@@ -599,6 +603,7 @@ impl Handler {
         // A reply quotes the message it answers; only the new text is the member's.
         let body = remove_plain_reply_fallback(&text.body);
         let place = Place {
+            platform: "matrix",
             channel: room.room_id().to_string(),
             person: event.sender.to_string(),
             message: message.to_string(),
@@ -610,6 +615,7 @@ impl Handler {
                     reply,
                     ticket: None,
                     automatic: false,
+                    created: Instant::now(),
                     in_reply_to: to,
                     place: place.clone(),
                     _permit: permit.clone(),
@@ -646,7 +652,8 @@ impl Handler {
             }
         };
         let Some((reply, ticket, automatic)) = decided else { return };
-        let job = Job { reply, ticket, automatic, in_reply_to: message, place, _permit: permit };
+        let job =
+            Job { reply, ticket, automatic, created: Instant::now(), in_reply_to: message, place, _permit: permit };
         self.outbox.send(room, job, &self.cooldowns, &self.toolkit);
     }
 
@@ -658,6 +665,7 @@ impl Handler {
             return;
         }
         let place = Place {
+            platform: "matrix",
             channel: room.room_id().to_string(),
             person: event.sender.to_string(),
             message: event.event_id.to_string(),
@@ -667,6 +675,7 @@ impl Handler {
                 reply,
                 ticket: None,
                 automatic: false,
+                created: Instant::now(),
                 in_reply_to: to,
                 place: place.clone(),
                 _permit: permit.clone(),
@@ -691,6 +700,8 @@ struct Job {
     ticket: Option<Ticket>,
     /// An automatic reply, counted for the room's statistics once sent.
     automatic: bool,
+    /// When the event it answers was handled, for the reply latency.
+    created: Instant,
     in_reply_to: OwnedEventId,
     place: Place,
     /// Keeps a shutdown waiting until the reply (and any sent with it) is sent or given up.
@@ -802,10 +813,13 @@ async fn send_reply(room: &Room, job: Job, cooldowns: &Mutex<Cooldowns>, toolkit
             .with_request_config(RequestConfig::new().disable_retry())
             .await;
         match sent {
-            Ok(_) if job.automatic => {
-                return count_reply(toolkit.store.as_ref(), &toolkit.clock, room.room_id().as_str(), &job.reply);
+            Ok(_) => {
+                METRICS.reply_sent("matrix", &job.reply, job.automatic, job.created.elapsed());
+                if job.automatic {
+                    count_reply(toolkit.store.as_ref(), &toolkit.clock, room.room_id().as_str(), &job.reply);
+                }
+                return;
             }
-            Ok(_) => return,
             Err(error) if retry.again(send_failure(&error)).await => {}
             Err(_) => break,
         }

@@ -354,7 +354,7 @@ pub async fn send_resources(ctx: &Context, command: &CommandInteraction, toolkit
 /// Posts a message to a channel, retried like an urgent reply; false when it was given up.
 async fn post(ctx: &Context, channel: &str, message: CreateMessage) -> Option<String> {
     let id = channel.parse::<u64>().ok().filter(|id| *id != 0).map(ChannelId::new)?;
-    let place = Place { channel: channel.to_owned(), person: "-".into(), message: "-".into() };
+    let place = Place { platform: "discord", channel: channel.to_owned(), person: "-".into(), message: "-".into() };
     let mut retry = Retry::urgent(&place);
     loop {
         match id.send_message(&ctx.http, message.clone()).await {

@@ -307,7 +307,8 @@ async fn post(client: Client, room: &str, notice: &Reply, mentions: Mentions) ->
     let room = RoomId::parse(room).ok().and_then(|id| client.get_room(&id))?;
     let (plain, html) = render::body_and_html(notice);
     let content = RoomMessageEventContent::notice_html(plain, html).add_mentions(mentions);
-    let place = Place { channel: room.room_id().to_string(), person: "-".into(), message: "-".into() };
+    let place =
+        Place { platform: "matrix", channel: room.room_id().to_string(), person: "-".into(), message: "-".into() };
     let mut retry = Retry::urgent(&place);
     loop {
         match room.send(content.clone()).await {

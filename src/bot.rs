@@ -1,5 +1,6 @@
 //! The bot as a pure function: an incoming chat message or command, and who it is for, to an optional [`Reply`].
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -131,7 +132,12 @@ impl Bot {
     pub fn chat(&self, text: &str, audience: Audience<'_>) -> ChatOutcome<'_> {
         let normalized = normalize(text);
         let allowed = audience.server.map_or(&[][..], |server| server.allowed_phrases.as_slice());
-        let assessed = if allowed.is_empty() { normalized.clone() } else { without_allowed(&normalized, allowed) };
+        // Blanked only where a server allows phrases: most messages are assessed as normalised, uncopied.
+        let assessed: Cow<'_, str> = if allowed.is_empty() {
+            Cow::Borrowed(&normalized)
+        } else {
+            Cow::Owned(without_allowed(&normalized, allowed))
+        };
         let (assessment, language) = self
             .detectors
             .iter()

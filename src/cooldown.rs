@@ -54,6 +54,14 @@ enum Key {
     Command { channel: String, person: String, name: String },
 }
 
+/// The FAQ window a reply holds: its topic's in `channel`, if it answers a topic.
+fn faq_key(channel: &str, reply: &Reply) -> Option<Key> {
+    match reply.kind() {
+        crate::ReplyKind::Topic { id, .. } => Some(Key::Faq { channel: channel.to_owned(), topic: id.clone() }),
+        _ => None,
+    }
+}
+
 /// Why a reply was let through, for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
@@ -135,9 +143,10 @@ impl Cooldowns {
     pub fn admit_edit(&mut self, place: &Place, outcome: ChatOutcome<'_>, now: Instant) -> Option<Admitted> {
         let level = outcome.assessment.level;
         let before = self.messages.get(&place.message).copied();
-        let raised = level > before.map_or(CrisisLevel::None, |state| state.level);
+        let level_before = before.map_or(CrisisLevel::None, |state| state.level);
         let had_block = before.is_some_and(|state| state.crisis_block_sent);
-        self.remember(&place.message, level.max(before.map_or(CrisisLevel::None, |state| state.level)));
+        self.remember(&place.message, level.max(level_before));
+        let raised = level > level_before;
         if !raised || had_block {
             return None;
         }
@@ -178,17 +187,9 @@ impl Cooldowns {
         faq: Option<Duration>,
     ) -> Option<Admitted> {
         let level = outcome.assessment.level;
-        let topic_key = |reply: &Reply| match reply.kind() {
-            crate::ReplyKind::Topic { id, .. } => Some(Key::Faq { channel: place.channel.clone(), topic: id.clone() }),
-            _ => None,
-        };
         let reply = outcome.reply?;
         if level == CrisisLevel::None {
-            let key = topic_key(&reply)?;
-            return (!self.holds(&key, faq?, now)).then(|| {
-                let ticket = self.take(vec![key], None, now);
-                Admitted { reply, admission: Admission::Fresh, ticket }
-            });
+            return self.admit_faq(&place.channel, reply, faq?, Admission::Fresh, now);
         }
         let crisis_key = |level| Key::Crisis { channel: place.channel.clone(), person: place.person.clone(), level };
         let imminent_key = Key::Imminent { person: place.person.clone() };
@@ -205,15 +206,10 @@ impl Cooldowns {
         };
         let Some(admission) = admission else {
             let window = faq?;
-            let instead = outcome.faq_instead?;
-            let key = topic_key(&instead)?;
-            return (!self.holds(&key, window, now)).then(|| {
-                let ticket = self.take(vec![key], None, now);
-                Admitted { reply: instead, admission: Admission::FaqInstead, ticket }
-            });
+            return self.admit_faq(&place.channel, outcome.faq_instead?, window, Admission::FaqInstead, now);
         };
         let mut keys = vec![crisis_key(level)];
-        keys.extend(topic_key(&reply));
+        keys.extend(faq_key(&place.channel, &reply));
         if admission == Admission::Imminent {
             keys.push(imminent_key);
         }
@@ -222,6 +218,23 @@ impl Cooldowns {
             state.crisis_block_sent = true;
         }
         let ticket = self.take(keys, crisis_block_for, now);
+        Some(Admitted { reply, admission, ticket })
+    }
+
+    /// A topic's answer under the FAQ cooldown of that topic in `channel`.
+    fn admit_faq(
+        &mut self,
+        channel: &str,
+        reply: Reply,
+        window: Duration,
+        admission: Admission,
+        now: Instant,
+    ) -> Option<Admitted> {
+        let key = faq_key(channel, &reply)?;
+        if self.holds(&key, window, now) {
+            return None;
+        }
+        let ticket = self.take(vec![key], None, now);
         Some(Admitted { reply, admission, ticket })
     }
 

@@ -21,8 +21,8 @@ mod shared {
     use super::metrics::{Metrics, METRICS};
     use crate::cooldown::{Admission, Admitted, Cooldowns, Place};
     use crate::delivery::{self, SendFailure};
-    use crate::moderation::{self, AlertFacts, ServerSettings};
-    use crate::state::{Clock, Store};
+    use crate::moderation::{self, AlertFacts, AlertTarget, ServerSettings};
+    use crate::state::{AlertRecord, Clock, NewAlert, Store, StoreError};
     use crate::{Audience, Bot, Reply, ReplyKind};
 
     /// How long a shutdown waits for replies already being sent.
@@ -138,6 +138,78 @@ mod shared {
         if let Err(error) = store.count(clock.now() / 86_400, server, kind, &key) {
             tracing::warn!(%error, "cannot count a reply");
         }
+    }
+
+    /// A server's (or room's) settings; the defaults if they cannot be read (logged), so the bot keeps answering.
+    pub fn server_settings(store: &dyn Store, server: &str) -> ServerSettings {
+        store.settings(server).unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot read the server's settings; using the defaults");
+            ServerSettings::default()
+        })
+    }
+
+    /// Whether a member opted out of automatic replies; when that cannot be read (logged), no: a crisis reply is
+    /// never withheld for want of a database.
+    pub fn opted_out(store: &dyn Store, member: &str) -> bool {
+        store.opted_out(member).unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot read opt-outs");
+            false
+        })
+    }
+
+    /// Records a staff alert about `place` in `server` and counts it for the statistics; the alert's id.
+    pub fn record_alert(
+        store: &dyn Store,
+        server: &str,
+        place: &Place,
+        facts: AlertFacts,
+        alert_channel: &str,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let id = store.add_alert(&NewAlert {
+            server,
+            channel: &place.channel,
+            message: &place.message,
+            member: &place.person,
+            level: facts.level,
+            category: facts.category,
+            created_at: now,
+            alert_channel,
+        })?;
+        if let Err(error) = store.count(now / 86_400, server, "alert", facts.level.as_str()) {
+            tracing::warn!(%error, "cannot count an alert");
+        }
+        Ok(id)
+    }
+
+    /// How often records past their retention are deleted, in seconds.
+    const PRUNE_EVERY: i64 = 60 * 60;
+
+    /// This platform's alerts (`ours`) that nobody acknowledged within their server's `realert-minutes`, each
+    /// marked reminded (so it gets one reminder) and paired with where the reminder goes. Once an hour (after
+    /// `last_prune`), records past their retention are deleted too.
+    pub fn alerts_to_remind(
+        store: &dyn Store,
+        now: i64,
+        ours: impl Fn(&AlertRecord) -> bool,
+        last_prune: &mut i64,
+    ) -> Result<Vec<(AlertRecord, AlertTarget)>, StoreError> {
+        if now - *last_prune >= PRUNE_EVERY {
+            store.prune(now)?;
+            *last_prune = now;
+        }
+        let mut due = Vec::new();
+        for record in store.unanswered_alerts()?.into_iter().filter(|record| ours(record)) {
+            let settings = store.settings(&record.server)?;
+            if !settings.reminder_due(record.created_at, now) {
+                continue;
+            }
+            store.mark_reminded(record.id, now)?;
+            if let Some(target) = settings.alerts {
+                due.push((record, target));
+            }
+        }
+        Ok(due)
     }
 
     /// The retries of one reply, as [`delivery`] says: call [`Retry::again`] after each failed attempt.

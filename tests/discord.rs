@@ -923,18 +923,27 @@ async fn legal_answer_contains(fake: &FakeDiscord, expected: &str) -> bool {
     false
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sighup_reloads_the_content_and_a_broken_edit_keeps_the_last_good_one() {
-    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+/// Starts the real binary on a copy of the shipped content in a file of its own (with `flags`, such as
+/// `--watch`), ready; returns it and the file.
+async fn spawn_with_content_file(fake: &FakeDiscord, flags: &[&str]) -> (tokio::process::Child, std::path::PathBuf) {
     let state = state_path();
     let content_file = state.with_file_name("responses.toml");
-    let shipped = ketamine_info_bot::content::BUILT_IN_RESPONSES;
-    std::fs::write(&content_file, shipped).unwrap();
-    let mut command =
-        bot_command(&["--responses", content_file.to_str().unwrap(), "discord", "--api-url", &fake.rest_url]);
+    std::fs::write(&content_file, ketamine_info_bot::content::BUILT_IN_RESPONSES).unwrap();
+    let mut args = vec!["--responses", content_file.to_str().unwrap()];
+    args.extend(flags);
+    args.extend(["discord", "--api-url", &fake.rest_url]);
+    let mut command = bot_command(&args);
     command.env("DISCORD_TOKEN", TOKEN).env("STATE_PATH", &state);
     let child = command.spawn().unwrap();
     fake.wait_until_ready().await;
+    (child, content_file)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_the_content_and_a_broken_edit_keeps_the_last_good_one() {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let (child, content_file) = spawn_with_content_file(&fake, &[]).await;
+    let shipped = ketamine_info_bot::content::BUILT_IN_RESPONSES;
     let hangup = || {
         let pid = child.id().unwrap().to_string();
         assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
@@ -983,15 +992,8 @@ async fn sighup_reloads_the_content_and_a_broken_edit_keeps_the_last_good_one() 
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_reloads_the_content_when_the_file_changes() {
     let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
-    let state = state_path();
-    let content_file = state.with_file_name("responses.toml");
+    let (child, content_file) = spawn_with_content_file(&fake, &["--watch"]).await;
     let shipped = ketamine_info_bot::content::BUILT_IN_RESPONSES;
-    std::fs::write(&content_file, shipped).unwrap();
-    let file = content_file.to_str().unwrap();
-    let mut command = bot_command(&["--responses", file, "--watch", "discord", "--api-url", &fake.rest_url]);
-    command.env("DISCORD_TOKEN", TOKEN).env("STATE_PATH", &state);
-    let child = command.spawn().unwrap();
-    fake.wait_until_ready().await;
     assert!(legal_answer_contains(&fake, "Schedule III").await);
     tokio::time::sleep(Duration::from_millis(1100)).await; // a new modification time, even on coarse clocks
     let edited = shipped.replacen("is illegal.", "is illegal (watched).", 1);

@@ -459,13 +459,7 @@ async fn commands_have_a_per_member_cooldown_and_spam_delays_no_crisis_reply() {
 #[tokio::test(flavor = "multi_thread")]
 async fn undecryptable_messages_are_counted_without_content() {
     let synapse = shared_synapse();
-    let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
-    let member_user = synapse.register(&unique("member"), PASSWORD).await;
-    let store = scratch(&unique("utd"));
-    let child = matrix_bot(synapse, &bot_user, PASSWORD, &store.join("bot")).spawn().unwrap();
-    let member = Member::login(&synapse.url, &member_user, PASSWORD, &store.join("member")).await;
-    let room = member.create_room(false, &[&bot_user]).await;
-    assert!(member.wait_for_membership(&room, &bot_user, WAIT).await);
+    let BinaryScene { child, member, room, .. } = binary_scene(synapse, "utd").await;
     let garbled = json!({
         "algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEnACgAkLmt6qF84IK++J7UDH2Za1YVchHyprqTqsg",
         "sender_key": "tfl0RFfPGWYR2lUPp7Gp5Y6f4Pn6JCZgmJfszyRKzBc", "session_id": "nosuchsession", "device_id": "NOPE"
@@ -560,6 +554,27 @@ async fn waits_for_a_homeserver_that_is_down_at_start() {
     running.stop().await;
 }
 
+/// The real binary on Matrix as a new bot account, a member and a room of the member's that the bot joined.
+struct BinaryScene {
+    child: tokio::process::Child,
+    bot_user: String,
+    member: Member,
+    room: Room,
+    /// The bot's store is `bot` in it.
+    store: PathBuf,
+}
+
+async fn binary_scene(synapse: &Synapse, name: &str) -> BinaryScene {
+    let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
+    let member_user = synapse.register(&unique("member"), PASSWORD).await;
+    let store = scratch(&unique(name));
+    let child = matrix_bot(synapse, &bot_user, PASSWORD, &store.join("bot")).spawn().unwrap();
+    let member = Member::login(&synapse.url, &member_user, PASSWORD, &store.join("member")).await;
+    let room = member.create_room(false, &[&bot_user]).await;
+    assert!(member.wait_for_membership(&room, &bot_user, WAIT).await);
+    BinaryScene { child, bot_user, member, room, store }
+}
+
 /// The real binary on Matrix, configured through the environment as an operator would.
 fn matrix_bot(synapse: &Synapse, user: &str, password: &str, store: &Path) -> tokio::process::Command {
     let mut command = bot_command(&["matrix"]);
@@ -589,13 +604,7 @@ async fn a_wrong_password_is_a_clear_error_without_retries() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_the_binary_cleanly() {
     let synapse = shared_synapse();
-    let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
-    let member_user = synapse.register(&unique("member"), PASSWORD).await;
-    let store = scratch(&unique("sigterm"));
-    let child = matrix_bot(synapse, &bot_user, PASSWORD, &store.join("bot")).spawn().unwrap();
-    let member = Member::login(&synapse.url, &member_user, PASSWORD, &store.join("member")).await;
-    let room = member.create_room(false, &[&bot_user]).await;
-    assert!(member.wait_for_membership(&room, &bot_user, WAIT).await);
+    let BinaryScene { child, member, room, .. } = binary_scene(synapse, "sigterm").await;
     let question = member.say(&room, "is ketamine legal?").await;
     member.reply_to(&question, WAIT).await;
 
@@ -608,13 +617,7 @@ async fn sigterm_stops_the_binary_cleanly() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_message_arriving_as_the_bot_stops_is_answered_once_before_or_after_the_restart() {
     let synapse = shared_synapse();
-    let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
-    let member_user = synapse.register(&unique("member"), PASSWORD).await;
-    let store = scratch(&unique("stopping"));
-    let child = matrix_bot(synapse, &bot_user, PASSWORD, &store.join("bot")).spawn().unwrap();
-    let member = Member::login(&synapse.url, &member_user, PASSWORD, &store.join("member")).await;
-    let room = member.create_room(false, &[&bot_user]).await;
-    assert!(member.wait_for_membership(&room, &bot_user, WAIT).await);
+    let BinaryScene { child, bot_user, member, room, store } = binary_scene(synapse, "stopping").await;
     let question = member.say(&room, "is ketamine legal?").await;
     member.reply_to(&question, WAIT).await;
 

@@ -22,11 +22,10 @@ use serenity::async_trait;
 use serenity::gateway::{ConnectionStage, ShardStageUpdateEvent};
 
 use super::metrics::{Metrics, METRICS};
-use super::shared::{count_reply, decide_chat, hold_lock, InFlight, Retry};
+use super::shared::{count_reply, decide_chat, hold_lock, opted_out, server_settings, InFlight, Retry};
 use crate::config::DiscordSettings;
 use crate::cooldown::{Cooldowns, Place};
 use crate::delivery::SendFailure;
-use crate::moderation::ServerSettings;
 use crate::state::{SqliteStore, Store, StoreError};
 use crate::{Audience, Bot, Catalog, LiveBot, Reply};
 
@@ -256,17 +255,15 @@ impl EventHandler for Handler {
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(REMINDER_TICK);
                 let mut generation = live.generation();
+                let mut last_prune = 0;
                 loop {
                     tick.tick().await;
                     if live.generation() != generation {
                         generation = live.generation();
                         registry.sync(&reminder_ctx.http, &live.get()).await;
                     }
-                    if let Err(error) = staff::remind(&reminder_ctx, &toolkit).await {
+                    if let Err(error) = staff::remind(&reminder_ctx, &toolkit, &mut last_prune).await {
                         tracing::error!(%error, "cannot check alerts for reminders");
-                    }
-                    if let Err(error) = toolkit.store.prune(toolkit.clock.now()) {
-                        tracing::error!(%error, "cannot delete old alerts");
                     }
                 }
             })
@@ -356,15 +353,13 @@ struct Written<'a> {
     guild: Option<GuildId>,
 }
 
-impl Written<'_> {
-    /// A reference that makes the bot's message a reply to this one, and that Discord drops instead of refusing
-    /// the reply when this message is gone.
-    fn reference(&self) -> MessageReference {
-        let mut reference = MessageReference::new(MessageReferenceKind::Default, self.channel).message_id(self.message);
-        reference.guild_id = self.guild;
-        reference.fail_if_not_exists = Some(false);
-        reference
-    }
+/// A reference that makes the bot's message a reply to another, and that Discord drops instead of refusing the
+/// reply when that message is gone.
+pub(crate) fn reply_reference(channel: ChannelId, message: MessageId, guild: Option<GuildId>) -> MessageReference {
+    let mut reference = MessageReference::new(MessageReferenceKind::Default, channel).message_id(message);
+    reference.guild_id = guild;
+    reference.fail_if_not_exists = Some(false);
+    reference
 }
 
 impl Handler {
@@ -375,12 +370,9 @@ impl Handler {
             return;
         }
         let locale = written.guild.and_then(|g| self.guild_locales.read().expect("not poisoned").get(&g).cloned());
-        let settings = written.guild.map(|guild| self.settings(guild));
-        let opted_out = self.toolkit.store.opted_out(&author.id.to_string()).unwrap_or_else(|error| {
-            // Unknown: answer (a crisis reply is never withheld for want of a database).
-            tracing::error!(%error, "cannot read opt-outs");
-            false
-        });
+        let store = self.toolkit.store.as_ref();
+        let settings = written.guild.map(|guild| server_settings(store, &guild.to_string()));
+        let opted_out = opted_out(store, &author.id.to_string());
         let audience = Audience { locale: locale.as_deref(), command_prefix: "/", server: settings.as_ref() };
         let (channel, message) = (written.channel, written.message);
         let place = Place {
@@ -399,14 +391,6 @@ impl Handler {
         }
     }
 
-    /// A server's settings; the defaults if they cannot be read (logged), so the bot keeps answering.
-    fn settings(&self, guild: GuildId) -> ServerSettings {
-        self.toolkit.store.settings(&guild.to_string()).unwrap_or_else(|error| {
-            tracing::error!(%error, guild = %guild, "cannot read server settings; using the defaults");
-            ServerSettings::default()
-        })
-    }
-
     /// Sends an automatic reply as a reply to the message, with the button that opts its member out; when it
     /// cannot be sent, its cooldown windows are given back.
     async fn send_chat_reply(
@@ -421,7 +405,7 @@ impl Handler {
             .label("Don't reply to me automatically")
             .style(ButtonStyle::Secondary);
         let mut parts = render::messages(&admitted.reply).into_iter().peekable();
-        let mut reference = Some(written.reference());
+        let mut reference = Some(reply_reference(channel, message, written.guild));
         let mut retry = Retry::new(&admitted.reply, place);
         let sent = loop {
             let Some(text) = parts.peek() else { break true };

@@ -45,11 +45,10 @@ use matrix_sdk::{Client, Room, SessionMeta, SessionTokens};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::metrics::{Metrics, METRICS};
-use super::shared::{count_reply, decide_chat, hold_lock, InFlight, Retry};
+use super::shared::{count_reply, decide_chat, hold_lock, opted_out, server_settings, InFlight, Retry};
 use crate::config::{MatrixAuth, MatrixSettings};
 use crate::cooldown::{Cooldowns, Place, Ticket};
 use crate::delivery::SendFailure;
-use crate::moderation::ServerSettings;
 use crate::{Audience, Incoming, LiveBot, Reply};
 
 const DEVICE_NAME: &str = "ketamine-info-bot";
@@ -289,13 +288,11 @@ async fn serve(
     tokio::spawn(async move {
         let (toolkit, client) = reminders;
         let mut tick = tokio::time::interval(REMINDER_TICK);
+        let mut last_prune = 0;
         loop {
             tick.tick().await;
-            if let Err(error) = toolkit.remind(&client).await {
+            if let Err(error) = toolkit.remind(&client, &mut last_prune).await {
                 tracing::error!(%error, "cannot check alerts for reminders");
-            }
-            if let Err(error) = toolkit.store.prune(toolkit.clock.now()) {
-                tracing::error!(%error, "cannot delete old alerts");
             }
         }
     });
@@ -610,30 +607,13 @@ impl Handler {
         };
         if let Some((name, arguments)) = staff::command(body).filter(|_| !edit) {
             tracing::info!(room = %place.channel, event = %place.message, command = name, "toolkit command");
-            for (reply, to) in self.toolkit.answer(&room, &event, name, arguments).await {
-                let job = Job {
-                    reply,
-                    ticket: None,
-                    automatic: false,
-                    created: Instant::now(),
-                    in_reply_to: to,
-                    place: place.clone(),
-                    _permit: permit.clone(),
-                };
-                self.outbox.send(room.clone(), job, &self.cooldowns, &self.toolkit);
-            }
+            let answers = self.toolkit.answer(&room, &event, name, arguments).await;
+            self.queue_answers(&room, answers, &place, &permit);
             return;
         }
         let store = self.toolkit.store.as_ref();
-        let settings = store.settings(&place.channel).unwrap_or_else(|error| {
-            tracing::error!(%error, "cannot read the room's settings; using the defaults");
-            ServerSettings::default()
-        });
-        let opted_out = store.opted_out(&place.person).unwrap_or_else(|error| {
-            // Unknown: answer (a crisis reply is never withheld for want of a database).
-            tracing::error!(%error, "cannot read opt-outs");
-            false
-        });
+        let settings = server_settings(store, &place.channel);
+        let opted_out = opted_out(store, &place.person);
         let audience = Audience { locale: self.locale.as_deref(), command_prefix: "!", server: Some(&settings) };
         let bot = self.bot.get();
         let decided = match bot.parse(body, &['!']) {
@@ -670,7 +650,19 @@ impl Handler {
             person: event.sender.to_string(),
             message: event.event_id.to_string(),
         };
-        for (reply, to) in self.toolkit.reaction(&room, &annotation.event_id, &event.sender).await {
+        let answers = self.toolkit.reaction(&room, &annotation.event_id, &event.sender).await;
+        self.queue_answers(&room, answers, &place, &permit);
+    }
+
+    /// Queues the toolkit's answers (notices, resources) for `room`: no cooldown, not counted as automatic.
+    fn queue_answers(
+        &self,
+        room: &Room,
+        answers: Vec<staff::Answer>,
+        place: &Place,
+        permit: &Arc<OwnedSemaphorePermit>,
+    ) {
+        for (reply, to) in answers {
             let job = Job {
                 reply,
                 ticket: None,
@@ -678,7 +670,7 @@ impl Handler {
                 created: Instant::now(),
                 in_reply_to: to,
                 place: place.clone(),
-                _permit: permit.clone(),
+                _permit: Arc::clone(permit),
             };
             self.outbox.send(room.clone(), job, &self.cooldowns, &self.toolkit);
         }

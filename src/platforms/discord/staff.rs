@@ -7,15 +7,14 @@ use serenity::all::{
     ButtonStyle, ChannelId, CommandInteraction, CommandOptionType, CommandType, ComponentInteraction, Context,
     CreateActionRow, CreateAllowedMentions, CreateButton, CreateCommand, CreateCommandOption,
     CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage,
-    GuildId, MessageReference, MessageReferenceKind, Permissions, ResolvedOption, ResolvedTarget, ResolvedValue,
-    RoleId, Unresolved,
+    GuildId, Permissions, ResolvedOption, ResolvedTarget, ResolvedValue, RoleId, Unresolved,
 };
 
 use super::no_pings;
 use crate::cooldown::Place;
 use crate::moderation::{describe_stats, resources_allowed, AlertFacts, AlertTarget, Change, ServerSettings, PRIVACY};
-use crate::platforms::shared::Retry;
-use crate::state::{AlertRecord, Clock, NewAlert, Store, StoreError};
+use crate::platforms::shared::{alerts_to_remind, record_alert, Retry};
+use crate::state::{AlertRecord, Clock, Store, StoreError};
 use crate::Audience;
 
 /// What the toolkit works with: the bot (for its texts and detector), the state and the clock.
@@ -323,9 +322,7 @@ pub async fn send_resources(ctx: &Context, command: &CommandInteraction, toolkit
     }
     let audience = Audience { locale: None, command_prefix: "/", server: Some(&settings) };
     let reply = bot.command(&bot.catalog().crisis.command, None, audience);
-    let mut reference = MessageReference::new(MessageReferenceKind::Default, target.channel_id).message_id(target.id);
-    reference.guild_id = Some(guild);
-    reference.fail_if_not_exists = Some(false);
+    let reference = super::reply_reference(target.channel_id, target.id, Some(guild));
     let mut sent = true;
     for (index, text) in super::render::messages(&reply).into_iter().enumerate() {
         let mut message = CreateMessage::new().content(text).allowed_mentions(no_pings());
@@ -378,26 +375,10 @@ pub async fn alert(ctx: &Context, toolkit: &Toolkit, settings: &ServerSettings, 
     let Some(target) = &settings.alerts else { return };
     let (guild, place) = (seen.guild.to_string(), seen.place);
     let now = clock.now();
-    let new = NewAlert {
-        server: &guild,
-        channel: &place.channel,
-        message: &place.message,
-        member: &place.person,
-        level: facts.level,
-        category: facts.category,
-        created_at: now,
-        alert_channel: &target.channel,
-    };
-    let id = match store
-        .add_alert(&new)
-        .and_then(|id| store.count(now / 86_400, &guild, "alert", facts.level.as_str()).map(|()| id))
-    {
-        Ok(id) => id,
-        Err(error) => {
-            tracing::error!(%error, "cannot record a staff alert; posting it anyway");
-            0
-        }
-    };
+    let id = record_alert(store, &guild, place, facts, &target.channel, now).unwrap_or_else(|error| {
+        tracing::error!(%error, "cannot record a staff alert; posting it anyway");
+        0
+    });
     let record = AlertRecord {
         id,
         server: guild,
@@ -516,17 +497,10 @@ fn acknowledge(component: &ComponentInteraction, toolkit: &Toolkit, id: i64) -> 
 
 /// Posts the one reminder for each alert nobody acknowledged within its server's `realert-minutes`, pinging the
 /// server's alert role: the only ping the bot sends, with allowed mentions naming that role and nothing else.
-pub async fn remind(ctx: &Context, toolkit: &Toolkit) -> Result<(), StoreError> {
-    let (store, clock) = (toolkit.store.as_ref(), &toolkit.clock);
-    let now = clock.now();
+pub async fn remind(ctx: &Context, toolkit: &Toolkit, last_prune: &mut i64) -> Result<(), StoreError> {
     // Discord's alerts only: a Matrix adapter sharing the database reminds about its own.
-    for record in store.unanswered_alerts()?.into_iter().filter(|record| record.alert_channel.parse::<u64>().is_ok()) {
-        let settings = store.settings(&record.server)?;
-        if !settings.reminder_due(record.created_at, now) {
-            continue;
-        }
-        store.mark_reminded(record.id, now)?;
-        let Some(target) = settings.alerts else { continue };
+    let ours = |record: &AlertRecord| record.alert_channel.parse::<u64>().is_ok();
+    for (record, target) in alerts_to_remind(toolkit.store.as_ref(), toolkit.clock.now(), ours, last_prune)? {
         let link = format!("https://discord.com/channels/{}/{}/{}", record.server, record.channel, record.message);
         let (content, mentions) = match target.role.as_deref().and_then(|role| role.parse::<u64>().ok()) {
             Some(role) => (

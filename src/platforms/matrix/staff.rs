@@ -17,8 +17,8 @@ use crate::cooldown::Place;
 use crate::moderation::{
     describe_stats, parse_settings, resources_allowed, AlertFacts, Change, ServerSettings, PRIVACY,
 };
-use crate::platforms::shared::Retry;
-use crate::state::{AlertRecord, Clock, NewAlert, Store, StoreError};
+use crate::platforms::shared::{alerts_to_remind, record_alert, Retry};
+use crate::state::{AlertRecord, Clock, Store, StoreError};
 use crate::{Audience, LiveBot, Reply};
 
 /// The power level a member needs for moderator commands and to acknowledge alerts.
@@ -230,20 +230,7 @@ impl Toolkit {
     pub async fn alert(&self, client: Client, settings: &ServerSettings, place: &Place, facts: AlertFacts) {
         let Some(target) = &settings.alerts else { return };
         let now = self.clock.now();
-        let new = NewAlert {
-            server: &place.channel,
-            channel: &place.channel,
-            message: &place.message,
-            member: &place.person,
-            level: facts.level,
-            category: facts.category,
-            created_at: now,
-            alert_channel: &target.channel,
-        };
-        let recorded = self.store.add_alert(&new);
-        if let Err(error) = self.store.count(now / 86_400, &place.channel, "alert", facts.level.as_str()) {
-            tracing::warn!(%error, "cannot count an alert");
-        }
+        let recorded = record_alert(self.store.as_ref(), &place.channel, place, facts, &target.channel, now);
         let category = facts.category.map_or(String::new(), |category| format!(" ({})", category.as_str()));
         let text = format!(
             "Possible crisis: {}{category}\n{} in {}: https://matrix.to/#/{}/{}\nThe bot never copies what was written; \
@@ -269,17 +256,10 @@ impl Toolkit {
 
     /// Posts the one reminder for each Matrix alert nobody acknowledged within its room's `realert-minutes`,
     /// mentioning only the users the moderators named.
-    pub async fn remind(&self, client: &Client) -> Result<(), StoreError> {
-        let now = self.clock.now();
+    pub async fn remind(&self, client: &Client, last_prune: &mut i64) -> Result<(), StoreError> {
         // Matrix alerts only (staff room ids start with '!'); a Discord adapter sharing the database has its own.
-        for record in self.store.unanswered_alerts()?.into_iter().filter(|record| record.alert_channel.starts_with('!'))
-        {
-            let settings = self.store.settings(&record.server)?;
-            if !settings.reminder_due(record.created_at, now) {
-                continue;
-            }
-            self.store.mark_reminded(record.id, now)?;
-            let Some(target) = settings.alerts else { continue };
+        let ours = |record: &AlertRecord| record.alert_channel.starts_with('!');
+        for (record, target) in alerts_to_remind(self.store.as_ref(), self.clock.now(), ours, last_prune)? {
             let users: Vec<OwnedUserId> = target.users.iter().filter_map(|user| UserId::parse(user).ok()).collect();
             let names: Vec<&str> = users.iter().map(|user| user.as_str()).collect();
             let text = format!("{} An alert is not acknowledged yet: {}", names.join(" "), link(&record));

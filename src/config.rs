@@ -66,14 +66,41 @@ pub struct ConfigFile {
 #[serde(deny_unknown_fields)]
 pub struct StateFile {
     pub path: Option<PathBuf>,
+    /// A file holding a PostgreSQL URL (which may carry a password, so never the URL itself).
+    pub url_file: Option<PathBuf>,
 }
 
-/// The state database's path: `--state`, else `STATE_PATH`, else the file's `[state] path`, else
-/// `./ketamine-info-bot.db`.
-pub fn state_path(file: &ConfigFile, env: &impl Environment, flag: Option<PathBuf>) -> PathBuf {
-    flag.or_else(|| env.get("STATE_PATH").map(PathBuf::from))
-        .or_else(|| file.state.path.clone())
-        .unwrap_or_else(|| PathBuf::from("ketamine-info-bot.db"))
+/// Where the state database is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateLocation {
+    /// A SQLite file, for one process.
+    File(PathBuf),
+    /// A PostgreSQL database (a `postgres://` URL, maybe with a password) that several processes share.
+    Postgres(Secret),
+}
+
+/// `--state PATH`; else a PostgreSQL URL from `STATE_URL`, `STATE_URL_FILE` or the file's `[state] url_file`;
+/// else a path from `STATE_PATH` or the file's `[state] path`; else `./ketamine-info-bot.db`.
+pub fn state_location(
+    file: &ConfigFile,
+    env: &impl Environment,
+    flag: Option<PathBuf>,
+) -> Result<StateLocation, ConfigError> {
+    if let Some(path) = flag {
+        return Ok(StateLocation::File(path));
+    }
+    if let Some(url) = secret(env, "STATE_URL", file.state.url_file.as_ref())? {
+        if !["postgres://", "postgresql://"].iter().any(|scheme| url.expose().starts_with(scheme)) {
+            return Err(ConfigError::Invalid {
+                name: "STATE_URL",
+                value: url.to_string(),
+                problem: "expected postgres://user:password@host:port/database",
+            });
+        }
+        return Ok(StateLocation::Postgres(url));
+    }
+    let path = env.get("STATE_PATH").map(PathBuf::from).or_else(|| file.state.path.clone());
+    Ok(StateLocation::File(path.unwrap_or_else(|| PathBuf::from("ketamine-info-bot.db"))))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,6 +110,63 @@ pub struct DiscordFile {
     pub guild_id: Option<NonZeroU64>,
     pub api_url: Option<HttpUrl>,
     pub commands_only: Option<bool>,
+    /// The shards this process runs, `"0-3"` or `"2"`, of `total_shards`.
+    pub shards: Option<String>,
+    pub total_shards: Option<u32>,
+}
+
+/// The Discord shards this process runs: `first..=last` of `total`. Discord sends a server's events to shard
+/// `(server id >> 22) % total`, so processes with disjoint ranges share one bot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shards {
+    pub first: u32,
+    pub last: u32,
+    pub total: u32,
+}
+
+impl Shards {
+    /// One process, one shard: every server.
+    pub const ALL: Shards = Shards { first: 0, last: 0, total: 1 };
+
+    /// From a range (`"0-3"`, or `"2"` for one shard) and the total; every shard when only the total is given.
+    pub fn parse(range: Option<&str>, total: u32) -> Result<Shards, &'static str> {
+        let number = |text: &str| text.trim().parse::<u32>().map_err(|_| "expected a shard number or a range such as 0-3");
+        let (first, last) = match range.map(|range| range.split_once('-').unwrap_or((range, range))) {
+            Some((first, last)) => (number(first)?, number(last)?),
+            None => (0, total.saturating_sub(1)),
+        };
+        match () {
+            _ if total == 0 => Err("the total number of shards must be at least 1"),
+            _ if first > last => Err("the range's first shard comes after its last"),
+            _ if last >= total => Err("shards are numbered from 0 to the total number of shards minus 1"),
+            _ => Ok(Shards { first, last, total }),
+        }
+    }
+
+    pub fn ids(self) -> std::ops::RangeInclusive<u32> {
+        self.first..=self.last
+    }
+
+    /// Whether the server's events come to this process.
+    pub fn has_guild(self, guild: u64) -> bool {
+        self.ids().contains(&((guild >> 22) % u64::from(self.total)).try_into().unwrap_or(u32::MAX))
+    }
+}
+
+impl fmt::Display for Shards {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{} of {}", self.first, self.last, self.total)
+    }
+}
+
+/// What the command line says for Discord; each flag overrides the environment and the file.
+#[derive(Debug, Default)]
+pub struct DiscordFlags {
+    pub api_url: Option<HttpUrl>,
+    pub commands_only: bool,
+    pub shards: Option<String>,
+    pub total_shards: Option<u32>,
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -192,9 +276,10 @@ pub struct DiscordSettings {
     pub api_url: Option<HttpUrl>,
     /// Run without the Message Content intent: slash commands only, no chat replies.
     pub commands_only: bool,
-    /// The state database (moderator settings, opt-outs, alerts); the lock that keeps a second copy with the
-    /// same token from starting lies next to it.
-    pub state: PathBuf,
+    pub shards: Shards,
+    /// The state database (moderator settings, opt-outs, alerts), which also keeps a second copy with the same
+    /// token (and shards) from starting.
+    pub state: StateLocation,
     pub cooldowns: CooldownSettings,
     /// The time staff alerts and reminders go by; tests move it forward.
     pub clock: crate::state::Clock,
@@ -202,13 +287,7 @@ pub struct DiscordSettings {
 
 impl DiscordSettings {
     /// File values, overridden by the environment, overridden by command-line flags.
-    pub fn resolve(
-        file: &ConfigFile,
-        env: &impl Environment,
-        api_url_flag: Option<HttpUrl>,
-        commands_only_flag: bool,
-        state_flag: Option<PathBuf>,
-    ) -> Result<DiscordSettings, ConfigError> {
+    pub fn resolve(file: &ConfigFile, env: &impl Environment, flags: DiscordFlags) -> Result<DiscordSettings, ConfigError> {
         let token = secret(env, "DISCORD_TOKEN", file.discord.token_file.as_ref())?.ok_or(ConfigError::Missing {
             name: "DISCORD_TOKEN",
             why: "the Discord adapter needs the bot token (run `console` to try the bot without one)",
@@ -221,16 +300,39 @@ impl DiscordSettings {
             })?),
             None => file.discord.guild_id,
         };
-        let api_url = match api_url_flag {
+        let api_url = match flags.api_url {
             Some(url) => Some(url),
             None => url_from_env(env, "DISCORD_API_URL")?.or_else(|| file.discord.api_url.clone()),
+        };
+        let range = flags.shards.or_else(|| env.get("DISCORD_SHARDS")).or_else(|| file.discord.shards.clone());
+        let total = match (flags.total_shards, env.get("DISCORD_TOTAL_SHARDS")) {
+            (Some(total), _) => Some(total),
+            (None, Some(value)) => Some(value.parse().map_err(|_| ConfigError::Invalid {
+                name: "DISCORD_TOTAL_SHARDS",
+                value,
+                problem: "expected a number of shards",
+            })?),
+            (None, None) => file.discord.total_shards,
+        };
+        let shards = match (total, range) {
+            (None, None) => Shards::ALL,
+            (None, Some(_)) => {
+                return Err(ConfigError::Missing {
+                    name: "DISCORD_TOTAL_SHARDS",
+                    why: "a shard range needs the total number of shards across all processes (--total-shards)",
+                })
+            }
+            (Some(total), range) => Shards::parse(range.as_deref(), total).map_err(|problem| {
+                ConfigError::Invalid { name: "DISCORD_SHARDS", value: range.unwrap_or_default(), problem }
+            })?,
         };
         Ok(DiscordSettings {
             token,
             guild_id,
             api_url,
-            commands_only: commands_only_flag || file.discord.commands_only.unwrap_or(false),
-            state: state_path(file, env, state_flag),
+            commands_only: flags.commands_only || file.discord.commands_only.unwrap_or(false),
+            shards,
+            state: state_location(file, env, flags.state)?,
             cooldowns: CooldownSettings::resolve(&file.cooldowns, env)?,
             clock: crate::state::Clock::default(),
         })
@@ -270,7 +372,7 @@ pub struct MatrixSettings {
     /// After a restart, messages that arrived while the bot was down are answered if younger than this.
     pub catch_up: Duration,
     /// The state database (moderator settings, opt-outs, alerts).
-    pub state: PathBuf,
+    pub state: StateLocation,
     pub cooldowns: CooldownSettings,
     /// The time staff alerts and reminders go by; tests move it forward.
     pub clock: crate::state::Clock,
@@ -322,7 +424,7 @@ impl MatrixSettings {
             locale: env.get("MATRIX_LOCALE").or_else(|| matrix.locale.clone()),
             store_passphrase: secret(env, "MATRIX_STORE_PASSPHRASE", matrix.store_passphrase_file.as_ref())?,
             catch_up: seconds(env, "MATRIX_CATCH_UP_SECONDS", matrix.catch_up_seconds, Self::DEFAULT_CATCH_UP)?,
-            state: state_path(file, env, state_flag),
+            state: state_location(file, env, state_flag)?,
             cooldowns: CooldownSettings::resolve(&file.cooldowns, env)?,
             clock: crate::state::Clock::default(),
         })
@@ -414,16 +516,67 @@ mod tests {
     fn discord_settings_layer_file_environment_and_flags() {
         let file = ConfigFile::parse("bot.toml", "[discord]\nguild_id = 1\napi_url = \"http://file\"\n").unwrap();
         let env_only = env(&[("DISCORD_TOKEN", "t0ken"), ("DISCORD_GUILD_ID", "2")]);
-        let settings = DiscordSettings::resolve(&file, &env_only, None, false, None).unwrap();
+        let settings = DiscordSettings::resolve(&file, &env_only, DiscordFlags::default()).unwrap();
         assert_eq!(settings.guild_id, NonZeroU64::new(2));
         assert_eq!(settings.api_url.as_ref().map(HttpUrl::as_str), Some("http://file"));
         assert!(!format!("{settings:?}").contains("t0ken"), "the token never prints");
         let flag = HttpUrl::parse("http://flag").unwrap();
-        let flagged = DiscordSettings::resolve(&file, &env_only, Some(flag.clone()), true, None).unwrap();
+        let flags = DiscordFlags { api_url: Some(flag.clone()), commands_only: true, ..DiscordFlags::default() };
+        let flagged = DiscordSettings::resolve(&file, &env_only, flags).unwrap();
         assert_eq!(flagged.api_url, Some(flag));
         assert!(flagged.commands_only);
-        let missing = DiscordSettings::resolve(&file, &env(&[]), None, false, None).unwrap_err();
+        let missing = DiscordSettings::resolve(&file, &env(&[]), DiscordFlags::default()).unwrap_err();
         assert!(missing.to_string().contains("DISCORD_TOKEN"));
+    }
+
+    #[test]
+    fn the_state_is_a_flag_path_else_a_postgres_url_else_a_path_and_the_url_never_prints() {
+        let file = ConfigFile::parse("bot.toml", "[state]\npath = \"/file.db\"\n").unwrap();
+        let url = "postgres://bot:s3cret@127.0.0.1/kib";
+        let location = |vars: &[(&str, &str)], flag: Option<&str>| state_location(&file, &env(vars), flag.map(PathBuf::from));
+        assert_eq!(location(&[], None).unwrap(), StateLocation::File("/file.db".into()));
+        assert_eq!(location(&[("STATE_PATH", "/env.db")], None).unwrap(), StateLocation::File("/env.db".into()));
+        let shared = location(&[("STATE_PATH", "/env.db"), ("STATE_URL", url)], None).unwrap();
+        assert_eq!(shared, StateLocation::Postgres(Secret::new(url)));
+        assert!(!format!("{shared:?}").contains("s3cret"));
+        assert_eq!(location(&[("STATE_URL", url)], Some("/flag.db")).unwrap(), StateLocation::File("/flag.db".into()));
+        let wrong = location(&[("STATE_URL", "mysql://bot:s3cret@host/kib")], None).unwrap_err().to_string();
+        assert!(wrong.contains("STATE_URL") && !wrong.contains("s3cret"), "{wrong}");
+        let default = state_location(&ConfigFile::default(), &env(&[]), None).unwrap();
+        assert_eq!(default, StateLocation::File("ketamine-info-bot.db".into()));
+    }
+
+    #[test]
+    fn shard_ranges_are_checked_and_place_each_server_on_one_shard() {
+        assert_eq!(Shards::parse(Some("0-3"), 8), Ok(Shards { first: 0, last: 3, total: 8 }));
+        assert_eq!(Shards::parse(Some("5"), 8), Ok(Shards { first: 5, last: 5, total: 8 }));
+        assert_eq!(Shards::parse(None, 4), Ok(Shards { first: 0, last: 3, total: 4 }));
+        for (range, total) in [("3-1", 8), ("0-8", 8), ("x", 8), ("0", 0), ("-1", 4)] {
+            assert!(Shards::parse(Some(range), total).is_err(), "{range} of {total}");
+        }
+        // Discord's formula: (server id >> 22) % total.
+        let (low, high) = (Shards::parse(Some("0-0"), 2).unwrap(), Shards::parse(Some("1-1"), 2).unwrap());
+        for guild in [500, 1 << 22, 81384788765712384, 613425648685547541] {
+            assert!(low.has_guild(guild) != high.has_guild(guild), "exactly one process has {guild}");
+            assert!(Shards::ALL.has_guild(guild));
+        }
+        assert!(high.has_guild(1 << 22) && low.has_guild(500));
+
+        let file = ConfigFile::parse("bot.toml", "[discord]\nshards = \"2-3\"\ntotal_shards = 4\n").unwrap();
+        let token = [("DISCORD_TOKEN", "t")];
+        let settings = |vars: &[(&str, &str)], flags| DiscordSettings::resolve(&file, &env(vars), flags);
+        assert_eq!(settings(&token, DiscordFlags::default()).unwrap().shards, Shards { first: 2, last: 3, total: 4 });
+        let from_env = settings(&[token[0], ("DISCORD_SHARDS", "1"), ("DISCORD_TOTAL_SHARDS", "2")], DiscordFlags::default());
+        assert_eq!(from_env.unwrap().shards, Shards { first: 1, last: 1, total: 2 });
+        let flags = DiscordFlags { shards: Some("0-3".into()), total_shards: Some(8), ..DiscordFlags::default() };
+        assert_eq!(settings(&token, flags).unwrap().shards.to_string(), "0-3 of 8");
+        let too_far = DiscordFlags { shards: Some("0-3".into()), total_shards: Some(2), ..DiscordFlags::default() };
+        assert!(settings(&token, too_far).unwrap_err().to_string().contains("DISCORD_SHARDS"));
+        let without_total = DiscordFlags { shards: Some("1".into()), ..DiscordFlags::default() };
+        let no_total = DiscordSettings::resolve(&ConfigFile::default(), &env(&token), without_total).unwrap_err();
+        assert!(no_total.to_string().contains("DISCORD_TOTAL_SHARDS"), "{no_total}");
+        let default = DiscordSettings::resolve(&ConfigFile::default(), &env(&token), DiscordFlags::default());
+        assert_eq!(default.unwrap().shards, Shards::ALL);
     }
 
     #[test]
@@ -436,14 +589,7 @@ mod tests {
         assert_eq!(settings.allowed_inviters, ["@*:example.org"]);
         assert_eq!(settings.store, PathBuf::from("matrix-store"));
         assert_eq!(settings.catch_up, MatrixSettings::DEFAULT_CATCH_UP);
-        assert_eq!(settings.state, PathBuf::from("ketamine-info-bot.db"));
-        let flagged = MatrixSettings::resolve(&file, &env(&[("MATRIX_PASSWORD", "x"), ("STATE_PATH", "/e.db")]), None);
-        assert_eq!(flagged.unwrap().state, PathBuf::from("/e.db"));
-        let flag = Some(PathBuf::from("/f.db"));
-        assert_eq!(
-            MatrixSettings::resolve(&file, &env(&[("MATRIX_PASSWORD", "x")]), flag).unwrap().state,
-            PathBuf::from("/f.db")
-        );
+        assert_eq!(settings.state, StateLocation::File(PathBuf::from("ketamine-info-bot.db")));
         assert!(matches!(&settings.auth, MatrixAuth::Password(p) if p.expose() == "pa55"));
         assert!(!format!("{settings:?}").contains("pa55"), "the password never prints");
         let token =
@@ -486,10 +632,10 @@ mod tests {
         let url = ConfigFile::parse("bot.toml", "[matrix]\nhomeserver = \"matrix.org\"\n").unwrap_err().to_string();
         assert!(url.starts_with("bot.toml:2:14:") && url.contains("http"), "{url}");
         let env_zero = env(&[("DISCORD_TOKEN", "t"), ("DISCORD_GUILD_ID", "0")]);
-        let error = DiscordSettings::resolve(&ConfigFile::default(), &env_zero, None, false, None).unwrap_err();
+        let error = DiscordSettings::resolve(&ConfigFile::default(), &env_zero, DiscordFlags::default()).unwrap_err();
         assert!(error.to_string().contains("DISCORD_GUILD_ID"), "{error}");
         let env_url = env(&[("DISCORD_TOKEN", "t"), ("DISCORD_API_URL", "localhost:3000")]);
-        assert!(DiscordSettings::resolve(&ConfigFile::default(), &env_url, None, false, None).is_err());
+        assert!(DiscordSettings::resolve(&ConfigFile::default(), &env_url, DiscordFlags::default()).is_err());
         assert!(HttpUrl::parse("https://matrix.example.org/").is_ok() && HttpUrl::parse("https://").is_err());
     }
 }

@@ -59,8 +59,8 @@ enum Mode {
         #[arg(long, value_name = "PATH")]
         rules: Option<PathBuf>,
     },
-    /// Run on Discord. The token comes from DISCORD_TOKEN or DISCORD_TOKEN_FILE, never from a flag.
-    #[cfg(feature = "discord")]
+    /// Run on Discord. The token comes from DISCORD_TOKEN or DISCORD_TOKEN_FILE, never from a flag. Needs a build
+    /// with the `discord` feature.
     Discord {
         /// Send every REST call to this proxy (such as twilight-http-proxy), which then owns rate limiting.
         #[arg(long, value_name = "URL", value_parser = ketamine_info_bot::config::HttpUrl::parse)]
@@ -68,23 +68,23 @@ enum Mode {
         /// Run without the privileged Message Content intent: slash commands only, no chat replies.
         #[arg(long)]
         commands_only: bool,
+        /// Run only these shards, such as `0-3` (or DISCORD_SHARDS), so that several processes share one bot.
+        #[arg(long, value_name = "RANGE")]
+        shards: Option<String>,
+        /// The number of shards across all processes (or DISCORD_TOTAL_SHARDS).
+        #[arg(long, value_name = "N")]
+        total_shards: Option<u32>,
     },
     /// Run on Matrix. Settings from MATRIX_HOMESERVER, MATRIX_USER, MATRIX_PASSWORD or MATRIX_ACCESS_TOKEN
-    /// (or their _FILE forms) and MATRIX_STORE, or the [matrix] section of --config.
-    #[cfg(feature = "matrix")]
+    /// (or their _FILE forms) and MATRIX_STORE, or the [matrix] section of --config. Needs a build with the
+    /// `matrix` feature.
     Matrix,
 }
 
 impl Mode {
     /// Whether this mode runs on a chat platform (and logs its decisions) rather than in the terminal.
     fn is_platform(&self) -> bool {
-        match self {
-            #[cfg(feature = "discord")]
-            Mode::Discord { .. } => true,
-            #[cfg(feature = "matrix")]
-            Mode::Matrix => true,
-            _ => false,
-        }
+        matches!(self, Mode::Discord { .. } | Mode::Matrix)
     }
 }
 
@@ -126,6 +126,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return check(path, rules.as_deref(), cli.config.as_deref());
     }
     let (catalog, content_file) = load_catalog(cli.responses.as_deref())?;
+    #[cfg(not(feature = "platform"))]
+    let _ = content_file; // only the platforms reload it
     let bot = Bot::new(catalog);
     let stdout = io::stdout();
     match command {
@@ -149,15 +151,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Mode::Classify => classify(&bot, locale, io::stdin().lock(), stdout.lock())?,
         #[cfg(feature = "discord")]
-        Mode::Discord { api_url, commands_only } => {
+        Mode::Discord { api_url, commands_only, shards, total_shards } => {
             let file = config_file(cli.config.as_deref())?;
-            let settings = ketamine_info_bot::config::DiscordSettings::resolve(
-                &file,
-                &env_var,
+            let flags = ketamine_info_bot::config::DiscordFlags {
                 api_url,
                 commands_only,
-                cli.state,
-            )?;
+                shards,
+                total_shards,
+                state: cli.state,
+            };
+            let settings = ketamine_info_bot::config::DiscordSettings::resolve(&file, &env_var, flags)?;
             let reload = Reload { file: content_file, watch: cli.watch };
             let ops = Ops { reload, metrics: cli.metrics, platform: "discord" };
             serve(bot, ops, |bot| ketamine_info_bot::platforms::discord::run(bot, settings, shutdown_signal()))?;
@@ -170,9 +173,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ops = Ops { reload, metrics: cli.metrics, platform: "matrix" };
             serve(bot, ops, |bot| ketamine_info_bot::platforms::matrix::run(bot, settings, shutdown_signal()))?;
         }
+        #[cfg(not(feature = "discord"))]
+        Mode::Discord { .. } => return Err(not_built("discord")),
+        #[cfg(not(feature = "matrix"))]
+        Mode::Matrix => return Err(not_built("matrix")),
         Mode::Check { .. } => unreachable!("handled before the content is loaded"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The error for a platform this binary was built without: the console's quick build has none.
+#[cfg(not(all(feature = "discord", feature = "matrix")))]
+fn not_built(platform: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "this build has no {platform} adapter (the `{platform}` feature was off); build and run it with\n    \
+         cargo run --release --features {platform} -- {platform}\nor install it with\n    \
+         cargo install --path . --features {platform}"
+    )
 }
 
 fn audience(locale: Option<&str>) -> Audience<'_> {
@@ -201,14 +218,14 @@ fn parse_content(file: &Path) -> anyhow::Result<Catalog> {
 }
 
 /// When the platforms reload the content: on SIGHUP, and with `--watch` when the file changes.
-#[cfg(any(feature = "discord", feature = "matrix"))]
+#[cfg(feature = "platform")]
 struct Reload {
     /// `None` for the built-in content, which cannot change.
     file: Option<PathBuf>,
     watch: bool,
 }
 
-#[cfg(any(feature = "discord", feature = "matrix"))]
+#[cfg(feature = "platform")]
 impl Reload {
     /// How often `--watch` looks at the file.
     const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -248,7 +265,7 @@ impl Reload {
 }
 
 /// The operator's settings file, or empty settings when none is given.
-#[cfg(any(feature = "discord", feature = "matrix"))]
+#[cfg(feature = "platform")]
 fn config_file(path: Option<&Path>) -> anyhow::Result<ketamine_info_bot::config::ConfigFile> {
     match path {
         Some(path) => Ok(ketamine_info_bot::config::ConfigFile::parse(&path.display().to_string(), &read(path)?)?),
@@ -256,19 +273,19 @@ fn config_file(path: Option<&Path>) -> anyhow::Result<ketamine_info_bot::config:
     }
 }
 
-#[cfg(any(feature = "discord", feature = "matrix"))]
+#[cfg(feature = "platform")]
 fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-#[cfg(any(feature = "discord", feature = "matrix"))]
+#[cfg(feature = "platform")]
 fn count_reload(result: &'static str) {
     use ketamine_info_bot::platforms::metrics::{Outcome, METRICS};
     METRICS.reloads.get_or_create(&Outcome { result }).inc();
 }
 
 /// What runs beside a platform adapter: content reloads and, when asked, the metrics endpoint.
-#[cfg(any(feature = "discord", feature = "matrix"))]
+#[cfg(feature = "platform")]
 struct Ops {
     reload: Reload,
     metrics: Option<std::net::SocketAddr>,
@@ -276,7 +293,7 @@ struct Ops {
 }
 
 /// Runs a platform adapter on a new runtime until it stops, with its [`Ops`].
-#[cfg(any(feature = "discord", feature = "matrix"))]
+#[cfg(feature = "platform")]
 fn serve<F, E>(
     bot: Bot,
     ops: Ops,
@@ -303,7 +320,7 @@ where
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
-#[cfg(any(feature = "discord", feature = "matrix"))]
+#[cfg(feature = "platform")]
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM can be watched");

@@ -6,12 +6,12 @@ pub mod console;
 pub mod discord;
 #[cfg(feature = "matrix")]
 pub mod matrix;
-#[cfg(any(feature = "discord", feature = "matrix"))]
+#[cfg(feature = "platform")]
 pub mod metrics;
 
 /// What the chat adapters share: replies in flight that a shutdown waits for, chat replies under the cooldowns,
 /// and delivery with retries, logged the same way everywhere (ids and decisions, never message content).
-#[cfg(any(feature = "discord", feature = "matrix"))]
+#[cfg(feature = "platform")]
 mod shared {
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
@@ -49,18 +49,6 @@ mod shared {
             if tokio::time::timeout(DRAIN_TIMEOUT, self.0.acquire_many(MAX_IN_FLIGHT)).await.is_err() {
                 tracing::warn!("replies still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
             }
-        }
-    }
-
-    /// Takes the advisory lock on `path` (created `0600`), held until the file is dropped or the process ends;
-    /// `None` when another process holds it: a second copy of the bot would answer every message twice.
-    pub fn hold_lock(path: &std::path::Path) -> std::io::Result<Option<std::fs::File>> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(file)),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(error)) => Err(error),
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use std::num::NonZeroU64;
 
-use ketamine_info_bot::config::{CooldownSettings, DiscordSettings, HttpUrl, Secret};
+use ketamine_info_bot::config::{CooldownSettings, DiscordSettings, HttpUrl, Secret, Shards, StateLocation};
 use ketamine_info_bot::platforms::discord::{self, DiscordError};
 use ketamine_info_bot::state::Clock;
 use ketamine_info_bot::{Bot, Catalog, LiveBot};
@@ -53,7 +53,8 @@ fn settings(fake: &FakeDiscord, guild_id: Option<u64>) -> DiscordSettings {
         guild_id: guild_id.and_then(NonZeroU64::new),
         api_url: Some(HttpUrl::parse(&fake.rest_url).unwrap()),
         commands_only: false,
-        state: state_path(),
+        shards: Shards::ALL,
+        state: StateLocation::File(state_path()),
         cooldowns: CooldownSettings::DEFAULT,
         clock: Clock::default(),
     }
@@ -690,7 +691,7 @@ async fn moderators_set_up_alerts_and_staff_acknowledge_them_without_seeing_text
     let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
     let clock = Clock::default();
     let state = state_path();
-    let running = start(DiscordSettings { clock: clock.clone(), state: state.clone(), ..settings(&fake, Some(500)) });
+    let running = start(DiscordSettings { clock: clock.clone(), state: StateLocation::File(state.clone()), ..settings(&fake, Some(500)) });
     let registration = fake.wait_until_ready().await;
     let registered = registration.body.as_array().unwrap();
     let settings_definition = registered.iter().find(|c| c["name"] == "ketamine-settings").expect("registered");
@@ -769,7 +770,7 @@ async fn moderators_set_up_alerts_and_staff_acknowledge_them_without_seeing_text
 async fn members_opt_out_and_settings_survive_a_restart() {
     let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
     let state = state_path();
-    let running = start(DiscordSettings { state: state.clone(), ..settings(&fake, Some(500)) });
+    let running = start(DiscordSettings { state: StateLocation::File(state.clone()), ..settings(&fake, Some(500)) });
     fake.wait_until_ready().await;
     moderated_server(&fake).await;
     let id = fake.next_id();
@@ -795,7 +796,7 @@ async fn members_opt_out_and_settings_survive_a_restart() {
     running.stop().await;
 
     let identified = fake.identifies();
-    let running = start(DiscordSettings { state, ..settings(&fake, Some(500)) });
+    let running = start(DiscordSettings { state: StateLocation::File(state), ..settings(&fake, Some(500)) });
     while fake.identifies() == identified {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use ketamine_info_bot::config::{CooldownSettings, MatrixAuth, MatrixSettings, Secret};
+use ketamine_info_bot::config::{CooldownSettings, MatrixAuth, MatrixSettings, Secret, StateLocation};
 use ketamine_info_bot::platforms::matrix::{self, MatrixError};
 use ketamine_info_bot::state::Clock;
 use ketamine_info_bot::{Bot, Catalog, LiveBot};
@@ -58,7 +58,7 @@ fn settings(synapse: &Synapse, user: &str, store: &Path) -> MatrixSettings {
         locale: None,
         store_passphrase: None,
         catch_up: MatrixSettings::DEFAULT_CATCH_UP,
-        state: store.with_extension("state.db"),
+        state: StateLocation::File(store.with_extension("state.db")),
         cooldowns: CooldownSettings::DEFAULT,
         clock: Clock::default(),
     }

@@ -22,11 +22,11 @@ use serenity::async_trait;
 use serenity::gateway::{ConnectionStage, ShardStageUpdateEvent};
 
 use super::metrics::{Metrics, METRICS};
-use super::shared::{count_reply, decide_chat, hold_lock, opted_out, server_settings, InFlight, Retry};
-use crate::config::DiscordSettings;
+use super::shared::{count_reply, decide_chat, opted_out, server_settings, InFlight, Retry};
+use crate::config::{DiscordSettings, Shards};
 use crate::cooldown::{Cooldowns, Place};
 use crate::delivery::SendFailure;
-use crate::state::{SqliteStore, Store, StoreError};
+use crate::state::StoreError;
 use crate::{Audience, Bot, Catalog, LiveBot, Reply};
 
 /// Names of the options the adapter adds to commands.
@@ -48,12 +48,10 @@ pub enum DiscordError {
     )]
     DisallowedIntents,
     #[error(
-        "another ketamine-info-bot is running for this Discord application with the state folder {0} (it holds \
-         the lock file there); two copies would answer every message twice"
+        "another ketamine-info-bot is running shard {shard} of this Discord application with the same state \
+         database; two copies would answer every message twice (give each process its own --shards)"
     )]
-    AlreadyRunning(std::path::PathBuf),
-    #[error("cannot take the lock file {path}")]
-    Lock { path: std::path::PathBuf, source: std::io::Error },
+    AlreadyRunning { shard: u32 },
     #[error("cannot open the state database")]
     State(#[source] StoreError),
     #[error("cannot read the application from Discord")]
@@ -110,13 +108,15 @@ pub async fn run(
         _ => DiscordError::Application(error),
     })?;
     http.set_application_id(application.id);
-    let lock_path = std::path::PathBuf::from(format!("{}.discord-{}.lock", settings.state.display(), application.id));
-    let _lock = match hold_lock(&lock_path) {
-        Ok(Some(lock)) => lock,
-        Ok(None) => return Err(DiscordError::AlreadyRunning(settings.state.clone())),
-        Err(source) => return Err(DiscordError::Lock { path: lock_path, source }),
-    };
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.state).map_err(DiscordError::State)?);
+    let store = crate::state::open(&settings.state).map_err(DiscordError::State)?;
+    // Each shard is claimed for as long as this process runs it.
+    let mut claims = Vec::new();
+    for shard in settings.shards.ids() {
+        match store.claim(&format!("discord-{}-shard-{shard}", application.id)).map_err(DiscordError::State)? {
+            Some(claim) => claims.push(claim),
+            None => return Err(DiscordError::AlreadyRunning { shard }),
+        }
+    }
 
     let mut intents = GatewayIntents::GUILDS;
     if !settings.commands_only {
@@ -126,6 +126,7 @@ pub async fn run(
     let handler = Handler {
         bot: Arc::clone(&bot),
         registry: Arc::new(Registry {
+            owner: settings.shards.first == 0,
             guild: settings.guild_id.map(|id| GuildId::new(id.get())),
             registered: tokio::sync::Mutex::new(None),
         }),
@@ -135,6 +136,7 @@ pub async fn run(
         in_flight: in_flight.clone(),
         toolkit: staff::Toolkit { bot: Arc::clone(&bot), store, clock: settings.clock.clone() },
         reminders: OnceLock::new(),
+        shards: settings.shards,
     };
     let mut client =
         ClientBuilder::new_with_http(http, intents).event_handler(handler).await.map_err(DiscordError::Client)?;
@@ -144,9 +146,12 @@ pub async fn run(
         tracing::info!("shutting down");
         shards.shutdown_all().await;
     });
-    tracing::info!(application = %application.id, commands_only = settings.commands_only, "connecting to Discord");
-    let result = client.start().await;
+    let shards = settings.shards;
+    tracing::info!(application = %application.id, commands_only = settings.commands_only, %shards, "connecting to Discord");
+    // serenity's range is inclusive at both ends, despite the type.
+    let result = client.start_shard_range(shards.first..shards.last, shards.total).await;
     in_flight.drain().await;
+    drop(claims);
     result.map_err(|error| match error {
         serenity::Error::Gateway(serenity::gateway::GatewayError::DisallowedGatewayIntents) => {
             DiscordError::DisallowedIntents
@@ -197,6 +202,9 @@ fn no_pings() -> CreateAllowedMentions {
 /// The slash commands as last registered, so that a content reload registers them again only when their
 /// definitions changed (one bulk overwrite).
 struct Registry {
+    /// Whether this process registers at all: commands belong to the application, not to a shard, so only the
+    /// process that runs shard 0 registers them.
+    owner: bool,
     /// Commands go to this server only (instant, for testing) instead of globally.
     guild: Option<GuildId>,
     /// The definitions last registered, as Discord receives them.
@@ -210,7 +218,7 @@ impl Registry {
         commands.extend(staff::commands());
         let definitions = serde_json::to_string(&commands).unwrap_or_default();
         let mut registered = self.registered.lock().await;
-        if registered.as_deref() == Some(definitions.as_str()) {
+        if !self.owner || registered.as_deref() == Some(definitions.as_str()) {
             return;
         }
         let count = commands.len();
@@ -239,6 +247,8 @@ struct Handler {
     toolkit: staff::Toolkit,
     /// The task that posts reminders, started with the first READY.
     reminders: OnceLock<tokio::task::JoinHandle<()>>,
+    /// The shards this process runs: it reminds staff about its own servers' alerts only.
+    shards: Shards,
 }
 
 /// How often unacknowledged alerts are checked for their reminder.
@@ -249,7 +259,7 @@ impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
         let _ = self.me.set(ready.user.id);
         METRICS.set_connected("discord", true);
-        let (toolkit, reminder_ctx) = (self.toolkit.clone(), ctx.clone());
+        let (toolkit, reminder_ctx, shards) = (self.toolkit.clone(), ctx.clone(), self.shards);
         let (live, registry) = (Arc::clone(&self.bot), Arc::clone(&self.registry));
         self.reminders.get_or_init(|| {
             tokio::spawn(async move {
@@ -262,7 +272,7 @@ impl EventHandler for Handler {
                         generation = live.generation();
                         registry.sync(&reminder_ctx.http, &live.get()).await;
                     }
-                    if let Err(error) = staff::remind(&reminder_ctx, &toolkit, &mut last_prune).await {
+                    if let Err(error) = staff::remind(&reminder_ctx, &toolkit, shards, &mut last_prune).await {
                         tracing::error!(%error, "cannot check alerts for reminders");
                     }
                 }

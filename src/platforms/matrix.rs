@@ -45,7 +45,7 @@ use matrix_sdk::{Client, Room, SessionMeta, SessionTokens};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::metrics::{Metrics, METRICS};
-use super::shared::{count_reply, decide_chat, hold_lock, opted_out, server_settings, InFlight, Retry};
+use super::shared::{count_reply, decide_chat, opted_out, server_settings, InFlight, Retry};
 use crate::config::{MatrixAuth, MatrixSettings};
 use crate::cooldown::{Cooldowns, Place, Ticket};
 use crate::delivery::SendFailure;
@@ -174,7 +174,7 @@ impl Store {
         let io_error = |source| MatrixError::StoreIo { path: path.to_owned(), source };
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(io_error)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(io_error)?;
-        match hold_lock(&path.join(LOCK_FILE)).map_err(io_error)? {
+        match crate::state::lock_file(&path.join(LOCK_FILE)).map_err(io_error)? {
             Some(lock) => Ok(Store { path: path.to_owned(), _lock: lock }),
             None => Err(MatrixError::AlreadyRunning(path.to_owned())),
         }
@@ -282,8 +282,8 @@ async fn serve(
     let catch_up = if restored { settings.catch_up } else { Duration::ZERO };
     let cutoff_millis = u64::from(started.0).saturating_sub(catch_up.as_millis() as u64);
     let cutoff = MilliSecondsSinceUnixEpoch(UInt::try_from(cutoff_millis).unwrap_or_default());
-    let state = crate::state::SqliteStore::open(&settings.state).map_err(MatrixError::State)?;
-    let toolkit = staff::Toolkit { bot: Arc::clone(&bot), store: Arc::new(state), clock: settings.clock.clone() };
+    let state = crate::state::open(&settings.state).map_err(MatrixError::State)?;
+    let toolkit = staff::Toolkit { bot: Arc::clone(&bot), store: state, clock: settings.clock.clone() };
     let reminders = (toolkit.clone(), client.clone());
     tokio::spawn(async move {
         let (toolkit, client) = reminders;

@@ -14,6 +14,7 @@ use super::no_pings;
 use crate::cooldown::Place;
 use crate::moderation::{describe_stats, resources_allowed, AlertFacts, AlertTarget, Change, ServerSettings, PRIVACY};
 use crate::platforms::shared::{alerts_to_remind, record_alert, Retry};
+use crate::config::Shards;
 use crate::state::{AlertRecord, Clock, Store, StoreError};
 use crate::Audience;
 
@@ -497,9 +498,12 @@ fn acknowledge(component: &ComponentInteraction, toolkit: &Toolkit, id: i64) -> 
 
 /// Posts the one reminder for each alert nobody acknowledged within its server's `realert-minutes`, pinging the
 /// server's alert role: the only ping the bot sends, with allowed mentions naming that role and nothing else.
-pub async fn remind(ctx: &Context, toolkit: &Toolkit, last_prune: &mut i64) -> Result<(), StoreError> {
-    // Discord's alerts only: a Matrix adapter sharing the database reminds about its own.
-    let ours = |record: &AlertRecord| record.alert_channel.parse::<u64>().is_ok();
+pub async fn remind(ctx: &Context, toolkit: &Toolkit, shards: Shards, last_prune: &mut i64) -> Result<(), StoreError> {
+    // Discord's alerts only (a Matrix adapter sharing the database reminds about its own), and of those the
+    // servers on this process's shards.
+    let ours = |record: &AlertRecord| {
+        record.alert_channel.parse::<u64>().is_ok() && record.server.parse().is_ok_and(|guild| shards.has_guild(guild))
+    };
     for (record, target) in alerts_to_remind(toolkit.store.as_ref(), toolkit.clock.now(), ours, last_prune)? {
         let link = format!("https://discord.com/channels/{}/{}/{}", record.server, record.channel, record.message);
         let (content, mentions) = match target.role.as_deref().and_then(|role| role.parse::<u64>().ok()) {

@@ -130,7 +130,8 @@ impl Shards {
 
     /// From a range (`"0-3"`, or `"2"` for one shard) and the total; every shard when only the total is given.
     pub fn parse(range: Option<&str>, total: u32) -> Result<Shards, &'static str> {
-        let number = |text: &str| text.trim().parse::<u32>().map_err(|_| "expected a shard number or a range such as 0-3");
+        let number =
+            |text: &str| text.trim().parse::<u32>().map_err(|_| "expected a shard number or a range such as 0-3");
         let (first, last) = match range.map(|range| range.split_once('-').unwrap_or((range, range))) {
             Some((first, last)) => (number(first)?, number(last)?),
             None => (0, total.saturating_sub(1)),
@@ -287,7 +288,11 @@ pub struct DiscordSettings {
 
 impl DiscordSettings {
     /// File values, overridden by the environment, overridden by command-line flags.
-    pub fn resolve(file: &ConfigFile, env: &impl Environment, flags: DiscordFlags) -> Result<DiscordSettings, ConfigError> {
+    pub fn resolve(
+        file: &ConfigFile,
+        env: &impl Environment,
+        flags: DiscordFlags,
+    ) -> Result<DiscordSettings, ConfigError> {
         let token = secret(env, "DISCORD_TOKEN", file.discord.token_file.as_ref())?.ok_or(ConfigError::Missing {
             name: "DISCORD_TOKEN",
             why: "the Discord adapter needs the bot token (run `console` to try the bot without one)",
@@ -314,18 +319,19 @@ impl DiscordSettings {
             })?),
             (None, None) => file.discord.total_shards,
         };
-        let shards = match (total, range) {
-            (None, None) => Shards::ALL,
-            (None, Some(_)) => {
-                return Err(ConfigError::Missing {
-                    name: "DISCORD_TOTAL_SHARDS",
-                    why: "a shard range needs the total number of shards across all processes (--total-shards)",
-                })
-            }
-            (Some(total), range) => Shards::parse(range.as_deref(), total).map_err(|problem| {
-                ConfigError::Invalid { name: "DISCORD_SHARDS", value: range.unwrap_or_default(), problem }
-            })?,
-        };
+        let shards =
+            match (total, range) {
+                (None, None) => Shards::ALL,
+                (None, Some(_)) => {
+                    return Err(ConfigError::Missing {
+                        name: "DISCORD_TOTAL_SHARDS",
+                        why: "a shard range needs the total number of shards across all processes (--total-shards)",
+                    })
+                }
+                (Some(total), range) => Shards::parse(range.as_deref(), total).map_err(|problem| {
+                    ConfigError::Invalid { name: "DISCORD_SHARDS", value: range.unwrap_or_default(), problem }
+                })?,
+            };
         Ok(DiscordSettings {
             token,
             guild_id,
@@ -533,7 +539,8 @@ mod tests {
     fn the_state_is_a_flag_path_else_a_postgres_url_else_a_path_and_the_url_never_prints() {
         let file = ConfigFile::parse("bot.toml", "[state]\npath = \"/file.db\"\n").unwrap();
         let url = "postgres://bot:s3cret@127.0.0.1/kib";
-        let location = |vars: &[(&str, &str)], flag: Option<&str>| state_location(&file, &env(vars), flag.map(PathBuf::from));
+        let location =
+            |vars: &[(&str, &str)], flag: Option<&str>| state_location(&file, &env(vars), flag.map(PathBuf::from));
         assert_eq!(location(&[], None).unwrap(), StateLocation::File("/file.db".into()));
         assert_eq!(location(&[("STATE_PATH", "/env.db")], None).unwrap(), StateLocation::File("/env.db".into()));
         let shared = location(&[("STATE_PATH", "/env.db"), ("STATE_URL", url)], None).unwrap();
@@ -566,7 +573,8 @@ mod tests {
         let token = [("DISCORD_TOKEN", "t")];
         let settings = |vars: &[(&str, &str)], flags| DiscordSettings::resolve(&file, &env(vars), flags);
         assert_eq!(settings(&token, DiscordFlags::default()).unwrap().shards, Shards { first: 2, last: 3, total: 4 });
-        let from_env = settings(&[token[0], ("DISCORD_SHARDS", "1"), ("DISCORD_TOTAL_SHARDS", "2")], DiscordFlags::default());
+        let from_env =
+            settings(&[token[0], ("DISCORD_SHARDS", "1"), ("DISCORD_TOTAL_SHARDS", "2")], DiscordFlags::default());
         assert_eq!(from_env.unwrap().shards, Shards { first: 1, last: 1, total: 2 });
         let flags = DiscordFlags { shards: Some("0-3".into()), total_shards: Some(8), ..DiscordFlags::default() };
         assert_eq!(settings(&token, flags).unwrap().shards.to_string(), "0-3 of 8");

@@ -691,7 +691,11 @@ async fn moderators_set_up_alerts_and_staff_acknowledge_them_without_seeing_text
     let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
     let clock = Clock::default();
     let state = state_path();
-    let running = start(DiscordSettings { clock: clock.clone(), state: StateLocation::File(state.clone()), ..settings(&fake, Some(500)) });
+    let running = start(DiscordSettings {
+        clock: clock.clone(),
+        state: StateLocation::File(state.clone()),
+        ..settings(&fake, Some(500))
+    });
     let registration = fake.wait_until_ready().await;
     let registered = registration.body.as_array().unwrap();
     let settings_definition = registered.iter().find(|c| c["name"] == "ketamine-settings").expect("registered");
@@ -1050,4 +1054,67 @@ async fn metrics_count_replies_suppressions_and_retries_without_ids() {
     let (status, _) = scrape(&address, "/elsewhere").await;
     assert_eq!(status, 404);
     terminate(child, WAIT).await;
+}
+
+/// A server on shard 1 of 2: Discord routes a server's events to shard `(id >> 22) % total`.
+const SHARD_ONE_GUILD: &str = "4194304";
+
+/// `message` as written in another server.
+fn in_guild(mut message: Value, guild: &str) -> Value {
+    message["guild_id"] = json!(guild);
+    message
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_shard_processes_on_one_postgres_answer_each_message_once_and_share_opt_outs() {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let url = tokio::task::spawn_blocking(|| crate::support::postgres::database("shards")).await.unwrap();
+    let spawn = |range: &str| {
+        let mut command =
+            bot_command(&["discord", "--api-url", &fake.rest_url, "--shards", range, "--total-shards", "2"]);
+        command.env("DISCORD_TOKEN", TOKEN).env("STATE_URL", &url).env("DISCORD_GUILD_ID", "500");
+        command.spawn().unwrap()
+    };
+    let (low, high) = (spawn("0"), spawn("1-1"));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while fake.identified_shards().len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "both processes identify: {:?}", fake.identified_shards());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut shards = fake.identified_shards();
+    shards.sort();
+    assert_eq!(shards, [[0, 2], [1, 2]], "each process identifies as its own shard of two");
+
+    // A third process for shard 1 finds it claimed in the shared database and never connects.
+    let third = spawn("1").wait_with_output();
+    let third = tokio::time::timeout(WAIT, third).await.expect("exits by itself").unwrap();
+    let stderr = String::from_utf8_lossy(&third.stderr);
+    assert!(!third.status.success() && stderr.contains("running shard 1"), "{stderr}");
+    assert_eq!(fake.identifies(), 2);
+
+    // Each server's messages reach one process, which answers each once.
+    let on_shard_zero = message_create(&fake.next_id(), "600", "45", "is ketamine legal?");
+    let on_shard_one = in_guild(message_create(&fake.next_id(), "601", "46", "is ketamine legal?"), SHARD_ONE_GUILD);
+    let ids = [on_shard_zero["id"].as_str().unwrap().to_owned(), on_shard_one["id"].as_str().unwrap().to_owned()];
+    send(&fake, on_shard_zero).await;
+    send(&fake, on_shard_one).await;
+    tokio::time::sleep(QUIET).await;
+    for id in &ids {
+        assert_eq!(replies_to(&fake, id).len(), 1, "message {id} is answered exactly once");
+    }
+
+    // An opt-out taken by the process of shard 0 holds in a server of the process of shard 1.
+    let id = fake.next_id();
+    fake.dispatch("INTERACTION_CREATE", guild_command(&id, "ketamine-optout", json!([]), "47", 0, &[]));
+    fake.wait_for(WAIT, |r| r.path.starts_with(&format!("/interactions/{id}/"))).await;
+    let question = message_create(&fake.next_id(), "601", "47", "is ketamine legal?");
+    say_expecting_silence(&fake, in_guild(question, SHARD_ONE_GUILD)).await;
+
+    let registrations = fake.requests().iter().filter(|r| r.method == "PUT" && r.path.ends_with("/commands")).count();
+    assert_eq!(registrations, 1, "commands are registered by the process that runs shard 0 only");
+    for process in [low, high] {
+        let (status, _) = terminate(process, WAIT).await;
+        assert!(status.success());
+    }
+    assert_valid(&fake.requests());
 }

@@ -125,7 +125,9 @@ fn alert_from_row(row: &Row) -> AlertRecord {
 impl Store for PostgresStore {
     fn settings(&self, server: &str) -> Result<ServerSettings, StoreError> {
         let text: Option<String> = self.with(|db| {
-            Ok(db.query_opt("SELECT settings FROM server_settings WHERE server = $1", &[&server])?.map(|row| row.get(0)))
+            Ok(db
+                .query_opt("SELECT settings FROM server_settings WHERE server = $1", &[&server])?
+                .map(|row| row.get(0)))
         })?;
         Ok(match text {
             Some(text) => serde_json::from_str(&text)?,
@@ -204,8 +206,8 @@ impl Store for PostgresStore {
 
     fn unanswered_alerts(&self) -> Result<Vec<AlertRecord>, StoreError> {
         self.with(|db| {
-            let rows =
-                db.query("SELECT * FROM alerts WHERE acknowledged_at IS NULL AND reminded_at IS NULL ORDER BY id", &[])?;
+            let rows = db
+                .query("SELECT * FROM alerts WHERE acknowledged_at IS NULL AND reminded_at IS NULL ORDER BY id", &[])?;
             Ok(rows.iter().map(alert_from_row).collect())
         })
     }
@@ -350,15 +352,20 @@ mod tests {
     #[test]
     fn processes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
         let url = fresh("migrate");
-        let starts: Vec<_> = (0..4).map(|_| std::thread::spawn({
-            let url = url.clone();
-            move || PostgresStore::open(&url).map(|_| ())
-        })).collect();
+        let starts: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn({
+                    let url = url.clone();
+                    move || PostgresStore::open(&url).map(|_| ())
+                })
+            })
+            .collect();
         for start in starts {
             start.join().unwrap().expect("every process starts");
         }
         let store = PostgresStore::open(&url).unwrap();
-        let version: i64 = store.with(|db| Ok(db.query_one("SELECT version FROM schema_version", &[])?.get(0))).unwrap();
+        let version: i64 =
+            store.with(|db| Ok(db.query_one("SELECT version FROM schema_version", &[])?.get(0))).unwrap();
         assert_eq!(version, SCHEMA.len() as i64);
         store.execute("UPDATE schema_version SET version = 99", &[]).unwrap();
         let error = PostgresStore::open(&url).err().expect("refused");

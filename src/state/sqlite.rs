@@ -5,8 +5,8 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{AlertRecord, NewAlert, Stats, Store, StoreError, ALERT_RETENTION_SECONDS, SCHEMA};
 use super::{lock_file, stored_category, stored_level, Claim};
+use super::{AlertRecord, NewAlert, Stats, Store, StoreError, ALERT_RETENTION_SECONDS, SCHEMA};
 use crate::moderation::ServerSettings;
 
 /// The state in one SQLite file.
@@ -282,7 +282,9 @@ mod tests {
 
     #[test]
     fn alerts_are_acknowledged_once_reminded_once_forgotten_and_pruned() {
-        contract::alerts_are_acknowledged_once_reminded_once_forgotten_and_pruned(&SqliteStore::open(&scratch("alerts")).unwrap());
+        contract::alerts_are_acknowledged_once_reminded_once_forgotten_and_pruned(
+            &SqliteStore::open(&scratch("alerts")).unwrap(),
+        );
     }
 
     #[test]

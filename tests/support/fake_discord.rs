@@ -2,7 +2,7 @@
 //! (HELLO, IDENTIFY, READY, heartbeats, RESUME, dispatches, close codes). Tests script it and read back every
 //! request the bot sent.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,7 +52,10 @@ struct Shared {
     on_identify: Mutex<OnIdentify>,
     requests: Mutex<Vec<Request>>,
     request_seen: Notify,
-    connection: Mutex<Option<mpsc::UnboundedSender<Command>>>,
+    /// The gateway connection of each shard the bot identified as.
+    connections: Mutex<HashMap<u64, mpsc::UnboundedSender<Command>>>,
+    /// The `[shard, total]` of every IDENTIFY.
+    identified_shards: Mutex<Vec<[u64; 2]>>,
     connected: Notify,
     sequence: AtomicU64,
     ids: AtomicU64,
@@ -93,7 +96,8 @@ impl FakeDiscord {
             on_identify: Mutex::new(on_identify),
             requests: Mutex::new(Vec::new()),
             request_seen: Notify::new(),
-            connection: Mutex::new(None),
+            connections: Mutex::new(HashMap::new()),
+            identified_shards: Mutex::new(Vec::new()),
             connected: Notify::new(),
             sequence: AtomicU64::new(0),
             ids: AtomicU64::new(900_000),
@@ -184,18 +188,28 @@ impl FakeDiscord {
         self.wait_for(Duration::from_secs(20), |r| r.method == "PUT" && r.path.ends_with("/commands")).await
     }
 
-    /// Sends a dispatch event on the current gateway connection.
-    pub fn dispatch(&self, event: &str, data: Value) {
-        let sequence = self.shared.sequence.fetch_add(1, Ordering::SeqCst) + 1;
-        let frame = json!({"op": 0, "t": event, "s": sequence, "d": data});
-        let connection = self.shared.connection.lock().unwrap();
-        connection.as_ref().expect("the bot is connected").send(Command::Send(frame)).expect("connection open");
+    /// The `[shard, total]` of every IDENTIFY so far.
+    pub fn identified_shards(&self) -> Vec<[u64; 2]> {
+        self.shared.identified_shards.lock().unwrap().clone()
     }
 
-    /// Drops the gateway connection without a close frame, as a network failure would.
+    /// Sends a dispatch event on the connection of the shard Discord would use: `(guild_id >> 22) % total`, and
+    /// shard 0 for events outside a server.
+    pub fn dispatch(&self, event: &str, data: Value) {
+        let guild = data["guild_id"].as_str().and_then(|id| id.parse::<u64>().ok());
+        let total = self.identified_shards().last().map_or(1, |[_, total]| *total).max(1);
+        let shard = guild.map_or(0, |guild| (guild >> 22) % total);
+        let sequence = self.shared.sequence.fetch_add(1, Ordering::SeqCst) + 1;
+        let frame = json!({"op": 0, "t": event, "s": sequence, "d": data});
+        let connections = self.shared.connections.lock().unwrap();
+        let connection = connections.get(&shard).unwrap_or_else(|| panic!("no connection for shard {shard}"));
+        connection.send(Command::Send(frame)).expect("connection open");
+    }
+
+    /// Drops the gateway connections without a close frame, as a network failure would.
     pub async fn drop_connection(&self) {
         let reconnected = self.shared.connected.notified();
-        if let Some(connection) = self.shared.connection.lock().unwrap().take() {
+        for (_, connection) in self.shared.connections.lock().unwrap().drain() {
             let _ = connection.send(Command::Drop);
         }
         tokio::time::timeout(Duration::from_secs(20), reconnected).await.expect("the bot reconnects");
@@ -226,6 +240,10 @@ async fn serve_gateway(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
                     }
                     Some(2) => {
                         shared.identifies.fetch_add(1, Ordering::SeqCst);
+                        let shard = payload["d"]["shard"].as_array().map_or([0, 1], |pair| {
+                            [pair[0].as_u64().unwrap_or(0), pair[1].as_u64().unwrap_or(1)]
+                        });
+                        shared.identified_shards.lock().unwrap().push(shard);
                         *shared.identify_intents.lock().unwrap() = payload["d"]["intents"].as_u64();
                         let token_ok = payload["d"]["token"].as_str().map(|t| t.trim_start_matches("Bot ")) == Some(&shared.token);
                         let on_identify = *shared.on_identify.lock().unwrap();
@@ -238,10 +256,10 @@ async fn serve_gateway(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
                         let sequence = shared.sequence.fetch_add(1, Ordering::SeqCst) + 1;
                         let ready = json!({"op": 0, "t": "READY", "s": sequence, "d": {
                             "v": 10, "user": {"id": BOT_USER_ID, "username": "testbot", "bot": true}, "guilds": [],
-                            "session_id": "s1", "resume_gateway_url": *shared.gateway_url.lock().unwrap(),
+                            "session_id": format!("s{}", shard[0]), "resume_gateway_url": *shared.gateway_url.lock().unwrap(),
                             "application": {"id": APPLICATION_ID, "flags": 0}}});
                         // The connection is known before READY leaves, so a test never dispatches into a gap.
-                        *shared.connection.lock().unwrap() = Some(commands.clone());
+                        shared.connections.lock().unwrap().insert(shard[0], commands.clone());
                         let _ = socket.send(Frame::text(ready.to_string())).await;
                         shared.connected.notify_waiters();
                     }
@@ -249,7 +267,9 @@ async fn serve_gateway(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
                         shared.resumes.fetch_add(1, Ordering::SeqCst);
                         let sequence = shared.sequence.load(Ordering::SeqCst);
                         let resumed = json!({"op": 0, "t": "RESUMED", "s": sequence, "d": {}});
-                        *shared.connection.lock().unwrap() = Some(commands.clone());
+                        let session = payload["d"]["session_id"].as_str().unwrap_or_default();
+                        let shard = session.trim_start_matches('s').parse().unwrap_or(0);
+                        shared.connections.lock().unwrap().insert(shard, commands.clone());
                         let _ = socket.send(Frame::text(resumed.to_string())).await;
                         shared.connected.notify_waiters();
                     }

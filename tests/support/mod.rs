@@ -5,4 +5,5 @@ pub mod bot_process;
 pub mod discord_contract;
 pub mod fake_discord;
 pub mod matrix_member;
+pub mod postgres;
 pub mod synapse;

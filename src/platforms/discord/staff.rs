@@ -11,10 +11,10 @@ use serenity::all::{
 };
 
 use super::no_pings;
+use crate::config::Shards;
 use crate::cooldown::Place;
 use crate::moderation::{describe_stats, resources_allowed, AlertFacts, AlertTarget, Change, ServerSettings, PRIVACY};
 use crate::platforms::shared::{alerts_to_remind, record_alert, Retry};
-use crate::config::Shards;
 use crate::state::{AlertRecord, Clock, Store, StoreError};
 use crate::Audience;
 

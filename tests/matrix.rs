@@ -756,3 +756,27 @@ async fn moderators_send_resources_and_members_read_privacy_stats_and_are_forgot
     assert!(scene.member.reply_to(&third, WAIT).await.body().starts_with("Sent."), "the record went with the member");
     scene.running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invite_the_bot_could_not_join_is_tried_again_at_the_next_start() {
+    let synapse = shared_synapse();
+    let Scene { bot_user, store, member, room: first_room, running } = scene(synapse, false).await;
+    let bot_store = store.join("bot");
+    running.stop().await;
+    // Invited while it is down, into a room the homeserver then blocks: the join is refused.
+    let room = member.create_room(false, &[&bot_user]).await;
+    synapse.block_room(room.room_id().as_str(), true).await;
+    let running = Running::start(settings(synapse, &bot_user, &bot_store));
+    let question = member.say(&first_room, "is ketamine legal?").await;
+    member.reply_to(&question, WAIT).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!member.has_joined(&room, &bot_user).await, "a blocked room is not joined");
+    running.stop().await;
+
+    synapse.block_room(room.room_id().as_str(), false).await;
+    let running = Running::start(settings(synapse, &bot_user, &bot_store));
+    assert!(member.wait_for_membership(&room, &bot_user, WAIT).await, "the open invite is joined at the next start");
+    let question = member.say(&room, "is ketamine legal?").await;
+    assert!(member.reply_to(&question, WAIT).await.body().contains("Schedule III"));
+    running.stop().await;
+}

@@ -333,6 +333,12 @@ async fn serve(
         let handler = Arc::clone(&on_undecryptable);
         async move { handler.count_undecryptable(&room) }
     });
+    // The invites still open in the store are those whose joins failed (or were cut short by a stop): try again.
+    for room in client.invited_rooms() {
+        if let Ok(invite) = room.invite_details().await {
+            Arc::clone(&handler).accept_or_refuse(room, invite.inviter_id);
+        }
+    }
     tracing::info!(user = %handler.me, catch_up_seconds = catch_up.as_secs(), "listening");
     let from = store.saved_sync_position();
     sync_forever(&client, &handler.outbox, store, from, position).await
@@ -569,13 +575,19 @@ impl Handler {
                         tracing::info!(room = %room.room_id(), %inviter, "joined");
                         return;
                     }
-                    Err(error) => {
-                        tracing::warn!(room = %room.room_id(), %error, attempt, "could not join yet");
-                        tokio::time::sleep(backoff(attempt)).await;
-                    }
+                    Err(error) => match send_failure(&error) {
+                        SendFailure::Transient { retry_after, .. } => {
+                            tracing::warn!(room = %room.room_id(), %error, attempt, "could not join yet");
+                            tokio::time::sleep(retry_after.unwrap_or_else(|| backoff(attempt))).await;
+                        }
+                        SendFailure::Permanent { .. } => {
+                            tracing::error!(room = %room.room_id(), %error, "the homeserver refused the join; trying again at the next start");
+                            return;
+                        }
+                    },
                 }
             }
-            tracing::error!(room = %room.room_id(), "gave up joining after {JOIN_TRIES} tries");
+            tracing::error!(room = %room.room_id(), "gave up joining after {JOIN_TRIES} tries; trying again at the next start");
         });
     }
 

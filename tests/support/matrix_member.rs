@@ -93,13 +93,18 @@ impl Member {
         room
     }
 
+    /// Whether `user` has joined `room`, as far as this member has synced.
+    pub async fn has_joined(&self, room: &Room, user: &str) -> bool {
+        let user = UserId::parse(user).unwrap();
+        room.members(RoomMemberships::JOIN).await.unwrap_or_default().iter().any(|member| member.user_id() == user)
+    }
+
     /// Waits until `user` has joined `room` (true) or left it (false).
     pub async fn wait_for_membership(&self, room: &Room, user: &str, timeout: Duration) -> bool {
         let user = UserId::parse(user).unwrap();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let joined = room.members(RoomMemberships::JOIN).await.unwrap_or_default();
-            if joined.iter().any(|member| member.user_id() == user) {
+            if self.has_joined(room, user.as_str()).await {
                 return true;
             }
             let left = room.members(RoomMemberships::LEAVE).await.unwrap_or_default();

@@ -198,6 +198,18 @@ impl Synapse {
         assert!(response.status().is_success(), "deactivate: {}", response.text().await.unwrap());
     }
 
+    /// Blocks a room, or lifts the block, through the admin API: nobody on this server can join a blocked room.
+    pub async fn block_room(&self, room: &str, block: bool) {
+        let response = reqwest::Client::new()
+            .put(format!("{}/_synapse/admin/v1/rooms/{room}/block", self.url))
+            .bearer_auth(self.admin_token().await)
+            .json(&json!({"block": block}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "block: {}", response.text().await.unwrap());
+    }
+
     /// The access token of a new admin account.
     async fn admin_token(&self) -> String {
         static ADMINS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use crate::config::CooldownSettings;
 use crate::content::{Catalog, Topic, ENGLISH};
 use crate::moderation::{without_allowed, ServerSettings};
 use crate::normalize::normalize;
@@ -81,11 +82,22 @@ pub struct Bot {
     catalog: Catalog,
     /// English first: of equal levels, the first language's assessment stands.
     detectors: Vec<Detector>,
+    /// How often the same reply may repeat: operator settings, reloaded with the content.
+    cooldowns: CooldownSettings,
 }
 
 impl Bot {
     pub fn new(catalog: Catalog) -> Bot {
-        Bot { catalog, detectors: Detector::built_in() }
+        Bot { catalog, detectors: Detector::built_in(), cooldowns: CooldownSettings::DEFAULT }
+    }
+
+    /// The same bot with the operator's cooldown windows.
+    pub fn with_cooldowns(self, cooldowns: CooldownSettings) -> Bot {
+        Bot { cooldowns, ..self }
+    }
+
+    pub fn cooldowns(&self) -> CooldownSettings {
+        self.cooldowns
     }
 
     pub fn catalog(&self) -> &Catalog {

@@ -281,7 +281,6 @@ pub struct DiscordSettings {
     /// The state database (moderator settings, opt-outs, alerts), which also keeps a second copy with the same
     /// token (and shards) from starting.
     pub state: StateLocation,
-    pub cooldowns: CooldownSettings,
     /// The time staff alerts and reminders go by; tests move it forward.
     pub clock: crate::state::Clock,
 }
@@ -339,7 +338,6 @@ impl DiscordSettings {
             commands_only: flags.commands_only || file.discord.commands_only.unwrap_or(false),
             shards,
             state: state_location(file, env, flags.state)?,
-            cooldowns: CooldownSettings::resolve(&file.cooldowns, env)?,
             clock: crate::state::Clock::default(),
         })
     }
@@ -379,7 +377,6 @@ pub struct MatrixSettings {
     pub catch_up: Duration,
     /// The state database (moderator settings, opt-outs, alerts).
     pub state: StateLocation,
-    pub cooldowns: CooldownSettings,
     /// The time staff alerts and reminders go by; tests move it forward.
     pub clock: crate::state::Clock,
 }
@@ -431,7 +428,6 @@ impl MatrixSettings {
             store_passphrase: secret(env, "MATRIX_STORE_PASSPHRASE", matrix.store_passphrase_file.as_ref())?,
             catch_up: seconds(env, "MATRIX_CATCH_UP_SECONDS", matrix.catch_up_seconds, Self::DEFAULT_CATCH_UP)?,
             state: state_location(file, env, state_flag)?,
-            cooldowns: CooldownSettings::resolve(&file.cooldowns, env)?,
             clock: crate::state::Clock::default(),
         })
     }

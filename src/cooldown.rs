@@ -23,6 +23,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::bot::ChatOutcome;
+use crate::config::CooldownSettings;
 use crate::reply::Reply;
 use crate::safety::CrisisLevel;
 
@@ -121,8 +122,15 @@ pub struct Cooldowns {
 }
 
 impl Cooldowns {
-    pub fn new(faq: Duration, crisis: Duration) -> Cooldowns {
+    pub fn new(windows: CooldownSettings) -> Cooldowns {
+        let CooldownSettings { faq, crisis } = windows;
         Cooldowns { faq, crisis, last_sent: HashMap::new(), messages: HashMap::new(), message_order: VecDeque::new() }
+    }
+
+    /// Takes the windows the operator's settings now give (they are reloaded with the content); what was sent
+    /// stays remembered.
+    pub fn set_windows(&mut self, windows: CooldownSettings) {
+        (self.faq, self.crisis) = (windows.faq, windows.crisis);
     }
 
     /// What to send in reply to a new chat message at `now`, if anything; its windows are taken. `faq` is the
@@ -313,7 +321,7 @@ mod tests {
     }
 
     fn cooldowns() -> Cooldowns {
-        Cooldowns::new(10 * MINUTE, 30 * MINUTE)
+        Cooldowns::new(CooldownSettings { faq: 10 * MINUTE, crisis: 30 * MINUTE })
     }
 
     #[test]
@@ -488,7 +496,7 @@ mod tests {
 
     #[test]
     fn memory_stays_bounded() {
-        let mut cooldowns = Cooldowns::new(MINUTE, MINUTE);
+        let mut cooldowns = Cooldowns::new(CooldownSettings { faq: MINUTE, crisis: MINUTE });
         let start = Instant::now();
         for channel in 0..3 * PRUNE_ABOVE {
             let now = start + Duration::from_secs(channel as u64);

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use ketamine_info_bot::config::CooldownSettings;
 use ketamine_info_bot::platforms::console;
 use ketamine_info_bot::safety::BUILT_IN_RULES;
 use ketamine_info_bot::{Audience, Bot, Catalog, Detector, Incoming};
@@ -161,7 +162,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 state: cli.state,
             };
             let settings = ketamine_info_bot::config::DiscordSettings::resolve(&file, &env_var, flags)?;
-            let reload = Reload { file: content_file, watch: cli.watch };
+            let bot = bot.with_cooldowns(CooldownSettings::resolve(&file.cooldowns, &env_var)?);
+            let reload = Reload { content: content_file, config: cli.config, watch: cli.watch };
             let ops = Ops { reload, metrics: cli.metrics, platform: "discord" };
             serve(bot, ops, |bot| ketamine_info_bot::platforms::discord::run(bot, settings, shutdown_signal()))?;
         }
@@ -169,7 +171,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Mode::Matrix => {
             let file = config_file(cli.config.as_deref())?;
             let settings = ketamine_info_bot::config::MatrixSettings::resolve(&file, &env_var, cli.state)?;
-            let reload = Reload { file: content_file, watch: cli.watch };
+            let bot = bot.with_cooldowns(CooldownSettings::resolve(&file.cooldowns, &env_var)?);
+            let reload = Reload { content: content_file, config: cli.config, watch: cli.watch };
             let ops = Ops { reload, metrics: cli.metrics, platform: "matrix" };
             serve(bot, ops, |bot| ketamine_info_bot::platforms::matrix::run(bot, settings, shutdown_signal()))?;
         }
@@ -217,11 +220,14 @@ fn parse_content(file: &Path) -> anyhow::Result<Catalog> {
     Catalog::parse(&name, &read(file)?).map_err(|errors| anyhow::anyhow!("{errors}"))
 }
 
-/// When the platforms reload the content: on SIGHUP, and with `--watch` when the file changes.
+/// When the platforms reload the content and the settings file: on SIGHUP, and with `--watch` when either
+/// changes.
 #[cfg(feature = "platform")]
 struct Reload {
     /// `None` for the built-in content, which cannot change.
-    file: Option<PathBuf>,
+    content: Option<PathBuf>,
+    /// The operator's settings file: its `[cooldowns]` apply at once, the rest at the next start.
+    config: Option<PathBuf>,
     watch: bool,
 }
 
@@ -230,34 +236,52 @@ impl Reload {
     /// How often `--watch` looks at the file.
     const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-    /// Reloads the content into `live` whenever asked, for as long as the bot runs. A file that fails to parse is
-    /// logged with every problem's place, and the last good content keeps serving.
+    /// The bot as the files say now: the content (or the built-in copy) with the settings file's cooldowns.
+    fn load(&self) -> anyhow::Result<Bot> {
+        let catalog = match &self.content {
+            Some(file) => parse_content(file)?,
+            None => Catalog::built_in(),
+        };
+        let settings = config_file(self.config.as_deref())?;
+        Ok(Bot::new(catalog).with_cooldowns(CooldownSettings::resolve(&settings.cooldowns, &env_var)?))
+    }
+
+    /// Reloads the bot into `live` whenever asked, for as long as the bot runs. A file that fails to parse is
+    /// logged with every problem's place, and the last good content and settings keep serving.
     async fn keep_fresh(self, live: std::sync::Arc<ketamine_info_bot::LiveBot>) {
         use tokio::signal::unix::{signal, SignalKind};
-        let Some(file) = self.file else { return };
+        let files: Vec<PathBuf> = self.content.iter().chain(&self.config).cloned().collect();
+        if files.is_empty() {
+            return;
+        }
         let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP can be watched");
-        let modified = |file: &Path| std::fs::metadata(file).and_then(|meta| meta.modified()).ok();
-        let mut last_seen = modified(&file);
+        let modified = || -> Vec<_> {
+            files.iter().map(|file| std::fs::metadata(file).and_then(|meta| meta.modified()).ok()).collect()
+        };
+        let mut last_seen = modified();
         let mut tick = tokio::time::interval(Self::WATCH_EVERY);
         loop {
             tokio::select! {
                 _ = hangup.recv() => {}
                 _ = tick.tick(), if self.watch => {
-                    if modified(&file) == last_seen {
+                    if modified() == last_seen {
                         continue;
                     }
                 }
             }
-            last_seen = modified(&file);
-            match parse_content(&file) {
-                Ok(catalog) => {
-                    live.replace(Bot::new(catalog));
+            last_seen = modified();
+            match self.load() {
+                Ok(bot) => {
+                    live.replace(bot);
                     count_reload("ok");
-                    tracing::info!(file = %file.display(), "content reloaded");
+                    tracing::info!(?files, "content and cooldowns reloaded (other settings apply at the next start)");
                 }
                 Err(errors) => {
                     count_reload("error");
-                    tracing::error!(file = %file.display(), "content not reloaded, the last good content keeps serving:\n{errors:#}")
+                    tracing::error!(
+                        ?files,
+                        "not reloaded, the last good content and settings keep serving:\n{errors:#}"
+                    )
                 }
             }
         }

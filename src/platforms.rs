@@ -80,6 +80,7 @@ mod shared {
         let plan = moderation::plan(settings, &place.channel, opted_out, &outcome);
         let faq_window = settings.faq_cooldown_minutes.map(|minutes| Duration::from_secs(u64::from(minutes) * 60));
         let mut cooldowns = cooldowns.lock().expect("not poisoned");
+        cooldowns.set_windows(bot.cooldowns());
         let admitted = if edit {
             cooldowns.admit_edit(place, outcome, Instant::now())
         } else {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use std::num::NonZeroU64;
 
-use ketamine_info_bot::config::{CooldownSettings, DiscordSettings, HttpUrl, Secret, Shards, StateLocation};
+use ketamine_info_bot::config::{DiscordSettings, HttpUrl, Secret, Shards, StateLocation};
 use ketamine_info_bot::platforms::discord::{self, DiscordError};
 use ketamine_info_bot::state::Clock;
 use ketamine_info_bot::{Bot, Catalog, LiveBot};
@@ -55,7 +55,6 @@ fn settings(fake: &FakeDiscord, guild_id: Option<u64>) -> DiscordSettings {
         commands_only: false,
         shards: Shards::ALL,
         state: StateLocation::File(state_path()),
-        cooldowns: CooldownSettings::DEFAULT,
         clock: Clock::default(),
     }
 }
@@ -990,8 +989,49 @@ async fn sighup_reloads_the_content_and_a_broken_edit_keeps_the_last_good_one() 
     let (status, stderr) = terminate(child, WAIT).await;
     assert!(status.success());
     let place = format!("{}:", content_file.display());
-    assert!(stderr.contains("content not reloaded") && stderr.contains(&place), "{stderr}");
+    assert!(stderr.contains("not reloaded") && stderr.contains(&place), "{stderr}");
     assert_eq!(registrations().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_the_settings_files_cooldowns_and_a_broken_edit_keeps_the_last_good_ones() {
+    let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
+    let config = state_path().with_file_name("bot.toml");
+    std::fs::write(&config, "[cooldowns]\nfaq_seconds = 600\n").unwrap();
+    let (child, _) = spawn_with_content_file(&fake, &["--config", config.to_str().unwrap()]).await;
+    let hangup = || {
+        let pid = child.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    };
+    let answered = |author: &'static str| {
+        let fake = &fake;
+        async move {
+            let message = message_create(&fake.next_id(), "610", author, "is ketamine legal?");
+            let id = message["id"].as_str().unwrap().to_owned();
+            fake.dispatch("MESSAGE_CREATE", message);
+            tokio::time::sleep(QUIET).await;
+            !replies_to(fake, &id).is_empty()
+        }
+    };
+    assert!(answered("1").await);
+    assert!(!answered("2").await, "the FAQ window of the settings file holds");
+
+    std::fs::write(&config, "[cooldowns]\nfaq_seconds = 0\n").unwrap();
+    hangup();
+    let deadline = std::time::Instant::now() + WAIT;
+    while !answered("3").await {
+        assert!(std::time::Instant::now() < deadline, "the new window applies without a restart");
+    }
+    assert!(answered("4").await, "no window any more");
+
+    std::fs::write(&config, "[cooldowns]\nfaq_seconds = \"soon\"\n").unwrap();
+    hangup();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(answered("5").await && answered("6").await, "the last good settings keep serving");
+    let (status, stderr) = terminate(child, WAIT).await;
+    assert!(status.success());
+    let place = format!("{}:2:", config.display());
+    assert!(stderr.contains("not reloaded") && stderr.contains(&place), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1005,7 +1045,7 @@ async fn watch_reloads_the_content_when_the_file_changes() {
     std::fs::write(&content_file, edited).unwrap();
     assert!(legal_answer_contains(&fake, "(watched)").await, "reloaded without a signal");
     let (status, stderr) = terminate(child, WAIT).await;
-    assert!(status.success() && stderr.contains("content reloaded"), "{stderr}");
+    assert!(status.success() && stderr.contains("content and cooldowns reloaded"), "{stderr}");
 }
 
 /// GETs `path` from the bot's metrics endpoint; the status and the body.

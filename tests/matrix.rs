@@ -59,7 +59,6 @@ fn settings(synapse: &Synapse, user: &str, store: &Path) -> MatrixSettings {
         store_passphrase: None,
         catch_up: MatrixSettings::DEFAULT_CATCH_UP,
         state: StateLocation::File(store.with_extension("state.db")),
-        cooldowns: CooldownSettings::DEFAULT,
         clock: Clock::default(),
     }
 }
@@ -71,8 +70,12 @@ struct Running {
 
 impl Running {
     fn start(settings: MatrixSettings) -> Running {
+        Running::start_with(bot(), settings)
+    }
+
+    fn start_with(bot: Arc<Bot>, settings: MatrixSettings) -> Running {
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(matrix::run(Arc::new(LiveBot::new(bot())), settings, async {
+        let task = tokio::spawn(matrix::run(Arc::new(LiveBot::new(bot)), settings, async {
             let _ = stopped.await;
         }));
         Running { stop, task }
@@ -103,7 +106,10 @@ async fn scene_with(synapse: &Synapse, encrypted: bool, cooldowns: CooldownSetti
     let bot_user = synapse.register(&bot_name, PASSWORD).await;
     let member_user = synapse.register(&member_name, PASSWORD).await;
     let store = scratch(&bot_name);
-    let running = Running::start(MatrixSettings { cooldowns, ..settings(synapse, &bot_user, &store.join("bot")) });
+    let running = Running::start_with(
+        Arc::new(Bot::new(Catalog::built_in()).with_cooldowns(cooldowns)),
+        settings(synapse, &bot_user, &store.join("bot")),
+    );
     let member = Member::login(&synapse.url, &member_user, PASSWORD, &store.join("member")).await;
     let room = member.create_room(encrypted, &[&bot_user]).await;
     assert!(member.wait_for_membership(&room, &bot_user, WAIT).await, "the bot joins when invited");

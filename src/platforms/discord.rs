@@ -130,7 +130,7 @@ pub async fn run(
             guild: settings.guild_id.map(|id| GuildId::new(id.get())),
             registered: tokio::sync::Mutex::new(None),
         }),
-        cooldowns: Mutex::new(Cooldowns::new(settings.cooldowns.faq, settings.cooldowns.crisis)),
+        cooldowns: Mutex::new(Cooldowns::new(bot.get().cooldowns())),
         me: OnceLock::new(),
         guild_locales: RwLock::new(HashMap::new()),
         in_flight: in_flight.clone(),

@@ -297,13 +297,13 @@ async fn serve(
         }
     });
     let handler = Arc::new(Handler {
+        cooldowns: Arc::new(Mutex::new(Cooldowns::new(bot.get().cooldowns()))),
         bot,
         toolkit,
         me,
         cutoff,
         locale: settings.locale.clone(),
         allowed_inviters: settings.allowed_inviters.clone(),
-        cooldowns: Arc::new(Mutex::new(Cooldowns::new(settings.cooldowns.faq, settings.cooldowns.crisis))),
         seen: Mutex::new(SeenEvents::default()),
         outbox,
         undecryptable: Mutex::new(HashMap::new()),
@@ -631,7 +631,11 @@ impl Handler {
         let decided = match bot.parse(body, &['!']) {
             Incoming::Command { .. } if edit => None,
             Incoming::Command { name, argument } => {
-                let ticket = self.cooldowns.lock().expect("not poisoned").admit_command(&place, name, Instant::now());
+                let ticket = {
+                    let mut cooldowns = self.cooldowns.lock().expect("not poisoned");
+                    cooldowns.set_windows(bot.cooldowns());
+                    cooldowns.admit_command(&place, name, Instant::now())
+                };
                 tracing::info!(room = %place.channel, event = %place.message, command = name, answered = ticket.is_some(), "command");
                 ticket.map(|ticket| (bot.command(name, argument, audience), Some(ticket), false))
             }

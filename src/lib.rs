@@ -34,7 +34,8 @@
 //!
 //! At the edges:
 //! - [`config`]: operator settings from a file and the environment; secrets that never print.
-//! - [`state`]: what is kept between restarts (settings, opt-outs, alerts, counts), in SQLite; never message text.
+//! - [`state`]: what is kept between restarts (settings, opt-outs, alerts, counts), in SQLite or, shared by
+//!   several processes, PostgreSQL; never message text.
 //! - [`platforms`]: the adapters, which only translate: console, Discord (`discord` feature) and Matrix
 //!   (`matrix` feature).
 //!

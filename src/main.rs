@@ -60,6 +60,9 @@ enum Mode {
         #[arg(long, value_name = "PATH")]
         rules: Option<PathBuf>,
     },
+    /// Ask a running bot's /healthz (at its --metrics address): exit 0 when every platform is connected. For
+    /// container health checks, which need no HTTP client in the image.
+    Health { address: std::net::SocketAddr },
     /// Run on Discord. The token comes from DISCORD_TOKEN or DISCORD_TOKEN_FILE, never from a flag. Needs a build
     /// with the `discord` feature.
     Discord {
@@ -126,6 +129,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let path = path.as_deref().or(cli.responses.as_deref()).unwrap_or(Path::new(DEFAULT_RESPONSES));
         return check(path, rules.as_deref(), cli.config.as_deref());
     }
+    if let Mode::Health { address } = command {
+        return health(address);
+    }
     let (catalog, content_file) = load_catalog(cli.responses.as_deref())?;
     #[cfg(not(feature = "platform"))]
     let _ = content_file; // only the platforms reload it
@@ -180,7 +186,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Mode::Discord { .. } => return Err(not_built("discord")),
         #[cfg(not(feature = "matrix"))]
         Mode::Matrix => return Err(not_built("matrix")),
-        Mode::Check { .. } => unreachable!("handled before the content is loaded"),
+        Mode::Check { .. } | Mode::Health { .. } => unreachable!("handled before the content is loaded"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -352,6 +358,20 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
     }
+}
+
+fn health(address: std::net::SocketAddr) -> anyhow::Result<ExitCode> {
+    use std::io::Read;
+    let timeout = std::time::Duration::from_secs(5);
+    let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)
+        .with_context(|| format!("no bot serves metrics at {address}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    write!(stream, "GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    println!("{body}");
+    Ok(if head.starts_with("HTTP/1.1 200") { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {

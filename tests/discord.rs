@@ -1093,7 +1093,10 @@ async fn metrics_count_replies_suppressions_and_retries_without_ids() {
     assert_eq!((status, health.as_str()), (200, r#"{"discord": true}"#));
     let (status, _) = scrape(&address, "/elsewhere").await;
     assert_eq!(status, 404);
+    let probe = || bot_command(&["health", &address]).status();
+    assert!(probe().await.unwrap().success(), "the container health check passes while connected");
     terminate(child, WAIT).await;
+    assert!(!probe().await.unwrap().success(), "and fails when the bot is gone");
 }
 
 /// A server on shard 1 of 2: Discord routes a server's events to shard `(id >> 22) % total`.

@@ -137,6 +137,7 @@ pub async fn run(
         toolkit: staff::Toolkit { bot: Arc::clone(&bot), store, clock: settings.clock.clone() },
         reminders: OnceLock::new(),
         shards: settings.shards,
+        connected: Mutex::new(std::collections::HashSet::new()),
     };
     let mut client =
         ClientBuilder::new_with_http(http, intents).event_handler(handler).await.map_err(DiscordError::Client)?;
@@ -249,6 +250,8 @@ struct Handler {
     reminders: OnceLock<tokio::task::JoinHandle<()>>,
     /// The shards this process runs: it reminds staff about its own servers' alerts only.
     shards: Shards,
+    /// Those of them connected now: the process is healthy when all are.
+    connected: Mutex<std::collections::HashSet<u32>>,
 }
 
 /// How often unacknowledged alerts are checked for their reminder.
@@ -258,7 +261,7 @@ const REMINDER_TICK: std::time::Duration = std::time::Duration::from_secs(2);
 impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
         let _ = self.me.set(ready.user.id);
-        METRICS.set_connected("discord", true);
+        self.shard_connected(ctx.shard_id.0, true);
         let (toolkit, reminder_ctx, shards) = (self.toolkit.clone(), ctx.clone(), self.shards);
         let (live, registry) = (Arc::clone(&self.bot), Arc::clone(&self.registry));
         self.reminders.get_or_init(|| {
@@ -281,13 +284,13 @@ impl EventHandler for Handler {
         self.registry.sync(&ctx.http, &self.bot.get()).await;
     }
 
-    async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
+    async fn resume(&self, ctx: Context, _event: ResumedEvent) {
         Metrics::count(&METRICS.reconnects, "discord");
-        METRICS.set_connected("discord", true);
+        self.shard_connected(ctx.shard_id.0, true);
     }
 
     async fn shard_stage_update(&self, _ctx: Context, event: ShardStageUpdateEvent) {
-        METRICS.set_connected("discord", event.new == ConnectionStage::Connected);
+        self.shard_connected(event.shard_id.0, event.new == ConnectionStage::Connected);
     }
 
     async fn guild_create(&self, _ctx: Context, guild: Guild, _is_new: Option<bool>) {
@@ -373,6 +376,16 @@ pub(crate) fn reply_reference(channel: ChannelId, message: MessageId, guild: Opt
 }
 
 impl Handler {
+    fn shard_connected(&self, shard: u32, connected: bool) {
+        let mut shards = self.connected.lock().expect("not poisoned");
+        if connected {
+            shards.insert(shard);
+        } else {
+            shards.remove(&shard);
+        }
+        METRICS.set_connected("discord", self.shards.ids().all(|shard| shards.contains(&shard)));
+    }
+
     /// Answers a chat message or edit (the cooldowns decide), as a reply to it; never to bots, webhooks or itself.
     async fn answer_chat(&self, ctx: &Context, written: Written<'_>, edit: bool) {
         let author = written.author;

@@ -740,15 +740,28 @@ impl<T> RoomQueue<T> {
         Ok(())
     }
 
-    fn pop(&mut self) -> Option<T> {
-        self.urgent.pop_front().or_else(|| self.other.pop_front())
+    /// The next item, urgent ones first; others only when `others_may_go`.
+    fn pop(&mut self, others_may_go: bool) -> Option<T> {
+        self.urgent.pop_front().or_else(|| self.other.pop_front().filter(|_| others_may_go))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.urgent.is_empty() && self.other.is_empty()
     }
 }
 
 /// One queue and one sender task per room, so that a slow or rate-limited room delays nobody else.
-#[derive(Default)]
 struct Outbox {
     rooms: Mutex<HashMap<OwnedRoomId, Arc<RoomSender>>>,
+    /// Urgent replies queued or being sent, in every room. The homeserver's rate limit is the account's, shared by
+    /// all rooms, so while any is waiting the other replies hold back and leave the budget to it.
+    urgent: Arc<tokio::sync::watch::Sender<usize>>,
+}
+
+impl Default for Outbox {
+    fn default() -> Outbox {
+        Outbox { rooms: Mutex::default(), urgent: Arc::new(tokio::sync::watch::Sender::new(0)) }
+    }
 }
 
 #[derive(Default)]
@@ -764,6 +777,9 @@ impl Outbox {
     fn send(&self, room: Room, job: Job, cooldowns: &Arc<Mutex<Cooldowns>>, toolkit: &staff::Toolkit) {
         let sender = Arc::clone(self.rooms.lock().expect("not poisoned").entry(room.room_id().to_owned()).or_default());
         let urgent = job.reply.is_urgent();
+        if urgent {
+            self.urgent.send_modify(|waiting| *waiting += 1);
+        }
         if let Err(job) = sender.queue.lock().expect("not poisoned").push(job, urgent) {
             crate::delivery::count_given_up();
             tracing::error!(room = %job.place.channel, message = %job.place.message, "gave up a reply: the room's queue is full");
@@ -775,9 +791,9 @@ impl Outbox {
         if std::mem::replace(&mut *sender.busy.lock().expect("not poisoned"), true) {
             return; // its task takes it
         }
-        let cooldowns = Arc::clone(cooldowns);
+        let (cooldowns, urgent) = (Arc::clone(cooldowns), Arc::clone(&self.urgent));
         let toolkit = toolkit.clone();
-        tokio::spawn(async move { sender.run(room, cooldowns, toolkit).await });
+        tokio::spawn(async move { sender.run(room, cooldowns, toolkit, urgent).await });
     }
 
     /// Whether no reply is waiting or being sent anywhere.
@@ -787,20 +803,37 @@ impl Outbox {
 }
 
 impl RoomSender {
-    /// Sends the room's replies, urgent ones first, until the queue is empty.
-    async fn run(&self, room: Room, cooldowns: Arc<Mutex<Cooldowns>>, toolkit: staff::Toolkit) {
+    /// Sends the room's replies, urgent ones first and others only while no room has an urgent one waiting,
+    /// until the queue is empty.
+    async fn run(
+        &self,
+        room: Room,
+        cooldowns: Arc<Mutex<Cooldowns>>,
+        toolkit: staff::Toolkit,
+        urgent: Arc<tokio::sync::watch::Sender<usize>>,
+    ) {
         loop {
+            // Subscribed before looking, so an urgent reply that ends meanwhile still wakes this task.
+            let mut urgent_changes = urgent.subscribe();
             let job = {
                 let mut queue = self.queue.lock().expect("not poisoned");
-                match queue.pop() {
-                    Some(job) => job,
-                    None => {
-                        *self.busy.lock().expect("not poisoned") = false;
-                        return;
-                    }
+                if queue.is_empty() {
+                    *self.busy.lock().expect("not poisoned") = false;
+                    return;
                 }
+                queue.pop(*urgent_changes.borrow_and_update() == 0)
             };
-            send_reply(&room, job, &cooldowns, &toolkit).await;
+            match job {
+                Some(job) if job.reply.is_urgent() => {
+                    send_reply(&room, job, &cooldowns, &toolkit).await;
+                    urgent.send_modify(|waiting| *waiting -= 1);
+                }
+                Some(job) => send_reply(&room, job, &cooldowns, &toolkit).await,
+                // Another room's urgent reply is waiting; each gives up within minutes, so this wait ends.
+                None => {
+                    let _ = urgent_changes.changed().await;
+                }
+            }
         }
     }
 }
@@ -873,9 +906,12 @@ mod tests {
         }
         assert_eq!(queue.push("one too many".to_owned(), false), Err("one too many".to_owned()));
         assert!(queue.push("crisis".to_owned(), true).is_ok(), "urgent replies are never refused");
-        assert_eq!(queue.pop().as_deref(), Some("crisis"));
-        assert_eq!(queue.pop().as_deref(), Some("faq 0"));
-        assert_eq!(std::iter::from_fn(|| queue.pop()).count(), QUEUED_PER_ROOM - 1, "nothing else was lost");
+        assert_eq!(queue.pop(false).as_deref(), Some("crisis"));
+        assert_eq!(queue.pop(false), None, "others wait while another room has an urgent reply");
+        assert!(!queue.is_empty());
+        assert_eq!(queue.pop(true).as_deref(), Some("faq 0"));
+        assert_eq!(std::iter::from_fn(|| queue.pop(true)).count(), QUEUED_PER_ROOM - 1, "nothing else was lost");
+        assert!(queue.is_empty());
     }
 
     #[test]

@@ -742,7 +742,11 @@ impl<T> RoomQueue<T> {
 
     /// The next item, urgent ones first; others only when `others_may_go`.
     fn pop(&mut self, others_may_go: bool) -> Option<T> {
-        self.urgent.pop_front().or_else(|| self.other.pop_front().filter(|_| others_may_go))
+        match self.urgent.pop_front() {
+            Some(item) => Some(item),
+            None if others_may_go => self.other.pop_front(),
+            None => None,
+        }
     }
 
     fn is_empty(&self) -> bool {

@@ -366,7 +366,9 @@ fn health(address: std::net::SocketAddr) -> anyhow::Result<ExitCode> {
     let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)
         .with_context(|| format!("no bot serves metrics at {address}"))?;
     stream.set_read_timeout(Some(timeout))?;
-    write!(stream, "GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")?;
+    // One write: a request that arrives in pieces may be answered after its first piece, and the rest, unread
+    // when the server closes, turns its close into a reset.
+    stream.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes())?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));

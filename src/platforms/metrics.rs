@@ -136,10 +136,18 @@ pub async fn serve(address: std::net::SocketAddr, platforms: Vec<&'static str>) 
         let (mut stream, _) = listener.accept().await?;
         let platforms = platforms.clone();
         tokio::spawn(async move {
-            let mut request = [0u8; 1024];
-            let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut request)).await;
-            let Ok(Ok(length)) = read else { return };
-            let line = String::from_utf8_lossy(&request[..length]);
+            // The whole head, even when it arrives in pieces: closing with unread bytes would reset the connection.
+            let mut request = Vec::with_capacity(1024);
+            let head = async {
+                while !request.ends_with(b"\r\n\r\n") && request.len() < 8192 {
+                    if stream.read_buf(&mut request).await? == 0 {
+                        break;
+                    }
+                }
+                Ok::<_, std::io::Error>(())
+            };
+            let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(5), head).await else { return };
+            let line = String::from_utf8_lossy(&request);
             let path = line.split_whitespace().nth(1).unwrap_or("");
             let (status, kind, body) = match path {
                 "/metrics" => ("200 OK", "text/plain; version=0.0.4", METRICS.text()),

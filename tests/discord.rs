@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::support::bot_process::{bot_command, terminate};
+use crate::support::bot_process::{bot_command, free_address, scrape, terminate};
 use crate::support::discord_contract::assert_valid;
 use crate::support::fake_discord::{
     button_press, created_message, guild_command, guild_create, interaction_create, message_create, message_update,
@@ -1049,15 +1049,10 @@ async fn watch_reloads_the_content_when_the_file_changes() {
 }
 
 /// GETs `path` from the bot's metrics endpoint; the status and the body.
-async fn scrape(address: &str, path: &str) -> (u16, String) {
-    let response = reqwest::get(format!("http://{address}{path}")).await.expect("the endpoint answers");
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_replies_suppressions_and_retries_without_ids() {
     let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
-    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let address = free_address();
     let mut command = bot_command(&["--metrics", &address, "discord", "--api-url", &fake.rest_url]);
     command.env("DISCORD_TOKEN", TOKEN).env("STATE_PATH", state_path());
     let child = command.spawn().unwrap();

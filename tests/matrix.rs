@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::support::bot_process::{bot_command, terminate};
+use crate::support::bot_process::{bot_command, free_address, scrape, terminate};
 use crate::support::matrix_member::{Member, Received};
 use crate::support::synapse::Synapse;
 
@@ -785,4 +785,40 @@ async fn an_invite_the_bot_could_not_join_is_tried_again_at_the_next_start() {
     let question = member.say(&room, "is ketamine legal?").await;
     assert!(member.reply_to(&question, WAIT).await.body().contains("Schedule III"));
     running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_matrix_replies_and_health_reports_the_sync() {
+    let synapse = shared_synapse();
+    let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
+    let member_user = synapse.register(&unique("member"), PASSWORD).await;
+    let store = scratch(&unique("metrics"));
+    let address = free_address();
+    let mut command = matrix_bot(synapse, &bot_user, PASSWORD, &store.join("bot"));
+    let child = command.args(["--metrics", &address]).spawn().unwrap();
+    let member = Member::login(&synapse.url, &member_user, PASSWORD, &store.join("member")).await;
+    let room = member.create_room(false, &[&bot_user]).await;
+    assert!(member.wait_for_membership(&room, &bot_user, WAIT).await);
+    let question = member.say(&room, "is ketamine legal?").await;
+    member.reply_to(&question, WAIT).await;
+    let crisis = member.say(&room, "I want to kill myself").await;
+    member.reply_to(&crisis, WAIT).await;
+    let repeated = member.say(&room, "I want to kill myself").await;
+    expect_silence(&member, &repeated).await;
+
+    let (status, metrics) = scrape(&address, "/metrics").await;
+    assert_eq!(status, 200);
+    for line in [
+        r#"ketamine_replies_total{platform="matrix",kind="faq",level="none"} 1"#,
+        r#"ketamine_replies_total{platform="matrix",kind="crisis",level="self"} 1"#,
+        r#"ketamine_cooldown_suppressed_total{platform="matrix"} 1"#,
+        r#"ketamine_reply_latency_seconds_count{platform="matrix"} 2"#,
+        r#"ketamine_platform_connected{platform="matrix"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    assert!(!metrics.contains("kill") && !metrics.contains(room.room_id().as_str()), "no text, no ids");
+    assert_eq!(scrape(&address, "/healthz").await, (200, r#"{"matrix": true}"#.to_owned()));
+    let (status, _) = terminate(child, WAIT).await;
+    assert!(status.success());
 }

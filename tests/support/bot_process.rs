@@ -29,3 +29,14 @@ pub async fn terminate(mut child: Child, timeout: Duration) -> (ExitStatus, Stri
     child.stderr.take().expect("piped").read_to_string(&mut stderr).await.unwrap();
     (status, stderr)
 }
+
+/// A loopback address with a free port, for the bot's `--metrics`.
+pub fn free_address() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string()
+}
+
+/// GETs `path` from the bot's metrics endpoint: the status and the body.
+pub async fn scrape(address: &str, path: &str) -> (u16, String) {
+    let response = reqwest::get(format!("http://{address}{path}")).await.expect("the endpoint answers");
+    (response.status().as_u16(), response.text().await.unwrap())
+}

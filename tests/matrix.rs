@@ -465,7 +465,7 @@ async fn commands_have_a_per_member_cooldown_and_spam_delays_no_crisis_reply() {
 #[tokio::test(flavor = "multi_thread")]
 async fn undecryptable_messages_are_counted_without_content() {
     let synapse = shared_synapse();
-    let BinaryScene { child, member, room, .. } = binary_scene(synapse, "utd").await;
+    let BinaryScene { child, member, room, .. } = binary_scene(synapse, "utd", &[]).await;
     let garbled = json!({
         "algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEnACgAkLmt6qF84IK++J7UDH2Za1YVchHyprqTqsg",
         "sender_key": "tfl0RFfPGWYR2lUPp7Gp5Y6f4Pn6JCZgmJfszyRKzBc", "session_id": "nosuchsession", "device_id": "NOPE"
@@ -570,11 +570,12 @@ struct BinaryScene {
     store: PathBuf,
 }
 
-async fn binary_scene(synapse: &Synapse, name: &str) -> BinaryScene {
+/// The real binary (with `args` after `matrix`) in a room of a member's.
+async fn binary_scene(synapse: &Synapse, name: &str, args: &[&str]) -> BinaryScene {
     let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
     let member_user = synapse.register(&unique("member"), PASSWORD).await;
     let store = scratch(&unique(name));
-    let child = matrix_bot(synapse, &bot_user, PASSWORD, &store.join("bot")).spawn().unwrap();
+    let child = matrix_bot(synapse, &bot_user, PASSWORD, &store.join("bot")).args(args).spawn().unwrap();
     let member = Member::login(&synapse.url, &member_user, PASSWORD, &store.join("member")).await;
     let room = member.create_room(false, &[&bot_user]).await;
     assert!(member.wait_for_membership(&room, &bot_user, WAIT).await);
@@ -610,7 +611,7 @@ async fn a_wrong_password_is_a_clear_error_without_retries() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_the_binary_cleanly() {
     let synapse = shared_synapse();
-    let BinaryScene { child, member, room, .. } = binary_scene(synapse, "sigterm").await;
+    let BinaryScene { child, member, room, .. } = binary_scene(synapse, "sigterm", &[]).await;
     let question = member.say(&room, "is ketamine legal?").await;
     member.reply_to(&question, WAIT).await;
 
@@ -623,7 +624,7 @@ async fn sigterm_stops_the_binary_cleanly() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_message_arriving_as_the_bot_stops_is_answered_once_before_or_after_the_restart() {
     let synapse = shared_synapse();
-    let BinaryScene { child, bot_user, member, room, store } = binary_scene(synapse, "stopping").await;
+    let BinaryScene { child, bot_user, member, room, store } = binary_scene(synapse, "stopping", &[]).await;
     let question = member.say(&room, "is ketamine legal?").await;
     member.reply_to(&question, WAIT).await;
 
@@ -789,16 +790,9 @@ async fn an_invite_the_bot_could_not_join_is_tried_again_at_the_next_start() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_matrix_replies_and_health_reports_the_sync() {
-    let synapse = shared_synapse();
-    let bot_user = synapse.register(&unique("bot"), PASSWORD).await;
-    let member_user = synapse.register(&unique("member"), PASSWORD).await;
-    let store = scratch(&unique("metrics"));
     let address = free_address();
-    let mut command = matrix_bot(synapse, &bot_user, PASSWORD, &store.join("bot"));
-    let child = command.args(["--metrics", &address]).spawn().unwrap();
-    let member = Member::login(&synapse.url, &member_user, PASSWORD, &store.join("member")).await;
-    let room = member.create_room(false, &[&bot_user]).await;
-    assert!(member.wait_for_membership(&room, &bot_user, WAIT).await);
+    let BinaryScene { child, member, room, .. } =
+        binary_scene(shared_synapse(), "metrics", &["--metrics", &address]).await;
     let question = member.say(&room, "is ketamine legal?").await;
     member.reply_to(&question, WAIT).await;
     let crisis = member.say(&room, "I want to kill myself").await;

@@ -1,7 +1,7 @@
 //! Drives the real binary through the fake Discord on loopback and prints the latency from MESSAGE_CREATE sent
 //! to reply POST received (p50, p99, max over 1,000 messages) and the bot's resident memory.
 //!
-//! `cargo build --release && cargo run --release --example discord_latency`
+//! `cargo build --release --features discord,matrix && cargo run --release --example discord_latency`
 
 #[allow(dead_code, reason = "the tests' fake Discord, of which this example needs only a part")]
 #[path = "../tests/support/fake_discord.rs"]

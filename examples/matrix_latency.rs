@@ -1,7 +1,7 @@
 //! Drives the real binary through a real Synapse on loopback and prints the time from a message sent to the
 //! bot's reply received (p50, p99, max over 200 messages) and the bot's resident memory.
 //!
-//! `cargo build --release && cargo run --release --example matrix_latency` (installs Synapse on first use)
+//! `cargo build --release --features discord,matrix && cargo run --release --example matrix_latency` (installs Synapse on first use)
 
 #![recursion_limit = "256"]
 

@@ -1110,13 +1110,26 @@ fn in_guild(mut message: Value, guild: &str) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_shard_processes_on_one_postgres_answer_each_message_once_and_share_opt_outs() {
     let fake = FakeDiscord::start(TOKEN, OnIdentify::Ready).await;
-    let url = tokio::task::spawn_blocking(|| crate::support::postgres::database("shards")).await.unwrap();
-    let spawn = |range: &str| {
+    // Over TLS, as processes on several machines would reach it; the test server's certificate authority is
+    // trusted through SSL_CERT_FILE.
+    let (url, authority) =
+        tokio::task::spawn_blocking(|| crate::support::postgres::database_over_tls("shards")).await.unwrap();
+    let command = |range: &str| {
         let mut command =
             bot_command(&["discord", "--api-url", &fake.rest_url, "--shards", range, "--total-shards", "2"]);
         command.env("DISCORD_TOKEN", TOKEN).env("STATE_URL", &url).env("DISCORD_GUILD_ID", "500");
-        command.spawn().unwrap()
+        command.env_remove("SSL_CERT_DIR").env_remove("SSL_CERT_FILE");
+        command
     };
+    let spawn = |range: &str| command(range).env("SSL_CERT_FILE", &authority).spawn().unwrap();
+
+    // Without the authority the server's certificate is not trusted: a clear error, never a plain connection.
+    let untrusted = command("0").output();
+    let untrusted = tokio::time::timeout(WAIT, untrusted).await.expect("exits by itself").unwrap();
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(!untrusted.status.success() && stderr.contains("cannot reach the state database"), "{stderr}");
+    assert!(!stderr.contains(crate::support::postgres::PASSWORD), "the URL's password is never printed");
+
     let (low, high) = (spawn("0"), spawn("1-1"));
     let deadline = tokio::time::Instant::now() + WAIT;
     while fake.identified_shards().len() < 2 {

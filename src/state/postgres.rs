@@ -1,10 +1,14 @@
 //! The state in a PostgreSQL database, which several bot processes (on several machines) share: each process
 //! keeps one connection and opens a new one when it drops. Migrations run in one transaction under an advisory
 //! lock, so processes that start together migrate one after the other.
+//!
+//! TLS follows the URL's `sslmode` (`disable`, `prefer`, the default, or `require`), and the server's certificate
+//! is always verified, host name included, against the system's certificate authorities (or `SSL_CERT_FILE`).
 
 use std::sync::{Mutex, PoisonError};
 
-use postgres::{Client, Config, NoTls, Row};
+use postgres::{Client, Config, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{stored_category, stored_level, Claim, SCHEMA};
 use super::{AlertRecord, NewAlert, Stats, Store, StoreError, ALERT_RETENTION_SECONDS};
@@ -15,6 +19,7 @@ const MIGRATION_LOCK: i64 = 0x6b69_625f_7363_6865; // "kib_sche"
 
 pub struct PostgresStore {
     config: Config,
+    tls: MakeRustlsConnect,
     /// The database's host and name, for errors: never the URL, which may hold a password.
     database: String,
     client: Mutex<Option<Client>>,
@@ -29,7 +34,7 @@ impl PostgresStore {
             source: Box::new(source),
         })?;
         let database = describe(&config);
-        let store = PostgresStore { config, database, client: Mutex::new(None) };
+        let store = PostgresStore { config, tls: tls(), database, client: Mutex::new(None) };
         store.with(|db| {
             let known = SCHEMA.len() as i64;
             let mut transaction = db.transaction()?;
@@ -53,7 +58,7 @@ impl PostgresStore {
 
     fn connect(&self) -> Result<Client, StoreError> {
         self.config
-            .connect(NoTls)
+            .connect(self.tls.clone())
             .map_err(|source| StoreError::Unreachable { database: self.database.clone(), source: Box::new(source) })
     }
 
@@ -91,6 +96,19 @@ impl From<postgres::Error> for StoreError {
     fn from(error: postgres::Error) -> StoreError {
         StoreError::Database(Box::new(error))
     }
+}
+
+/// TLS that trusts the system's certificate authorities (`SSL_CERT_FILE` or `SSL_CERT_DIR` name others).
+fn tls() -> MakeRustlsConnect {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("the default protocol versions are supported")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    MakeRustlsConnect::new(config)
 }
 
 /// `host:port/database` from a connection config, without user or password.
@@ -371,6 +389,13 @@ mod tests {
         let error = PostgresStore::open(&url).err().expect("refused");
         assert!(error.to_string().contains("schema version 99"), "{error}");
         assert!(!error.to_string().contains("password"), "{error}");
+    }
+
+    #[test]
+    fn a_server_whose_certificate_is_not_trusted_is_refused_not_used_in_plain_text() {
+        let (url, _authority) = super::test_server::database_over_tls("untrusted");
+        let error = PostgresStore::open(&url).err().expect("refused");
+        assert!(matches!(error, StoreError::Unreachable { .. }), "{error}");
     }
 
     #[test]

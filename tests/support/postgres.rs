@@ -11,13 +11,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "kib-test-password";
+pub const PASSWORD: &str = "kib-test-password";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs the server until stdin closes (the test process ended), then stops it fast and removes its files.
 const GUARD: &str = r#"
 "$BIN/postgres" -D "$DIR/data" -p "$PORT" -k "$DIR" -c listen_addresses=127.0.0.1 -c fsync=off \
-    -c full_page_writes=off -c synchronous_commit=off > "$DIR/log" 2>&1 &
+    -c full_page_writes=off -c synchronous_commit=off -c ssl=on -c ssl_cert_file="$DIR/server.crt" \
+    -c ssl_key_file="$DIR/server.key" > "$DIR/log" 2>&1 &
 server=$!
 cat > /dev/null
 kill -INT "$server"
@@ -28,13 +29,24 @@ rm -rf "$DIR"
 struct Server {
     bin: PathBuf,
     port: u16,
+    /// The certificate authority of the server's TLS certificate (for 127.0.0.1).
+    authority: PathBuf,
     /// The guard's stdin: open for as long as this process lives.
     _guard: Child,
 }
 
 /// A new, empty database on the test server (starting it first if need be): its `postgres://` URL, which
-/// carries a password as a production one would.
+/// carries a password as a production one would, without TLS.
 pub fn database(name: &str) -> String {
+    format!("{}?sslmode=disable", create(name))
+}
+
+/// A new, empty database reached over TLS only (`sslmode=require`), and the certificate authority to trust for it.
+pub fn database_over_tls(name: &str) -> (String, PathBuf) {
+    (format!("{}?sslmode=require", create(name)), server().authority.clone())
+}
+
+fn create(name: &str) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let server = server();
     let database = format!("kib_{name}_{}", NEXT.fetch_add(1, Ordering::SeqCst)).replace('-', "_");
@@ -61,6 +73,7 @@ fn start() -> Server {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("password"), PASSWORD).unwrap();
+    certify(&dir);
     // The server refuses to run as root: as root, it runs as Debian's `postgres` user.
     let as_root = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap().trim() == "0";
     if as_root {
@@ -97,7 +110,27 @@ fn start() -> Server {
         let _ = (guard.kill(), guard.wait());
         panic!("PostgreSQL did not start within {START_TIMEOUT:?}:\n{log}");
     }
-    Server { bin, port, _guard: guard }
+    Server { bin, port, authority: dir.join("ca.crt"), _guard: guard }
+}
+
+/// A certificate authority and a server certificate for 127.0.0.1 signed by it, in `dir`, with openssl (which
+/// Debian's postgresql package brings).
+fn certify(dir: &Path) {
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+    let steps: [&[&str]; 3] = [
+        &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2"],
+        &["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"],
+        &["x509", "-req", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2"],
+    ];
+    let files: [&[&str]; 3] = [
+        &["-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=ketamine-info-bot test CA"],
+        &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+        &["-in", "server.csr", "-out", "server.crt", "-extfile", "server.ext"],
+    ];
+    for (step, files) in steps.iter().zip(files) {
+        let output = Command::new("openssl").args(*step).args(files).current_dir(dir).output().expect("openssl runs");
+        assert!(output.status.success(), "openssl {step:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
 }
 
 /// Waits up to [`START_TIMEOUT`] for the server to accept connections.

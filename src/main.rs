@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+#[cfg(feature = "platform")]
 use ketamine_info_bot::config::CooldownSettings;
 use ketamine_info_bot::platforms::console;
 use ketamine_info_bot::safety::BUILT_IN_RULES;
@@ -135,6 +136,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let (catalog, content_file) = load_catalog(cli.responses.as_deref())?;
     #[cfg(not(feature = "platform"))]
     let _ = content_file; // only the platforms reload it
+    #[cfg(feature = "platform")]
+    let ops = |platform| Ops {
+        reload: Reload { content: content_file, config: cli.config.clone(), watch: cli.watch },
+        metrics: cli.metrics,
+        platform,
+    };
     let bot = Bot::new(catalog);
     let stdout = io::stdout();
     match command {
@@ -168,19 +175,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 state: cli.state,
             };
             let settings = ketamine_info_bot::config::DiscordSettings::resolve(&file, &env_var, flags)?;
-            let bot = bot.with_cooldowns(CooldownSettings::resolve(&file.cooldowns, &env_var)?);
-            let reload = Reload { content: content_file, config: cli.config, watch: cli.watch };
-            let ops = Ops { reload, metrics: cli.metrics, platform: "discord" };
-            serve(bot, ops, |bot| ketamine_info_bot::platforms::discord::run(bot, settings, shutdown_signal()))?;
+            let run = |bot| ketamine_info_bot::platforms::discord::run(bot, settings, shutdown_signal());
+            serve(bot, &file, ops("discord"), run)?;
         }
         #[cfg(feature = "matrix")]
         Mode::Matrix => {
             let file = config_file(cli.config.as_deref())?;
             let settings = ketamine_info_bot::config::MatrixSettings::resolve(&file, &env_var, cli.state)?;
-            let bot = bot.with_cooldowns(CooldownSettings::resolve(&file.cooldowns, &env_var)?);
-            let reload = Reload { content: content_file, config: cli.config, watch: cli.watch };
-            let ops = Ops { reload, metrics: cli.metrics, platform: "matrix" };
-            serve(bot, ops, |bot| ketamine_info_bot::platforms::matrix::run(bot, settings, shutdown_signal()))?;
+            let run = |bot| ketamine_info_bot::platforms::matrix::run(bot, settings, shutdown_signal());
+            serve(bot, &file, ops("matrix"), run)?;
         }
         #[cfg(not(feature = "discord"))]
         Mode::Discord { .. } => return Err(not_built("discord")),
@@ -322,10 +325,11 @@ struct Ops {
     platform: &'static str,
 }
 
-/// Runs a platform adapter on a new runtime until it stops, with its [`Ops`].
+/// Runs a platform adapter on a new runtime until it stops, with the settings file's cooldowns and its [`Ops`].
 #[cfg(feature = "platform")]
 fn serve<F, E>(
     bot: Bot,
+    settings: &ketamine_info_bot::config::ConfigFile,
     ops: Ops,
     run: impl FnOnce(std::sync::Arc<ketamine_info_bot::LiveBot>) -> F,
 ) -> anyhow::Result<()>
@@ -333,6 +337,7 @@ where
     F: std::future::Future<Output = Result<(), E>>,
     E: std::error::Error + Send + Sync + 'static,
 {
+    let bot = bot.with_cooldowns(CooldownSettings::resolve(&settings.cooldowns, &env_var)?);
     let live = std::sync::Arc::new(ketamine_info_bot::LiveBot::new(bot));
     tokio::runtime::Runtime::new()?.block_on(async {
         if let Some(address) = ops.metrics {

@@ -98,11 +98,13 @@ pub fn open(location: &crate::config::StateLocation) -> Result<std::sync::Arc<dy
 }
 
 /// An alert's level as stored by [`CrisisLevel::as_str`].
+#[cfg(feature = "platform")]
 fn stored_level(text: String) -> CrisisLevel {
     serde_json::from_value(serde_json::Value::String(text)).unwrap_or(CrisisLevel::SelfRisk)
 }
 
 /// An alert's category as stored by [`Category::as_str`].
+#[cfg(feature = "platform")]
 fn stored_category(text: Option<String>) -> Option<Category> {
     text.and_then(|text| serde_json::from_value(serde_json::Value::String(text)).ok())
 }
@@ -235,6 +237,7 @@ pub struct Claim {
     _held: Box<dyn Send>,
 }
 
+#[cfg(feature = "platform")]
 impl Claim {
     fn new(held: impl Send + 'static) -> Claim {
         Claim { _held: Box::new(held) }

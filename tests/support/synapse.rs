@@ -175,39 +175,30 @@ impl Synapse {
 
     /// Limits how fast `user` may send messages, through the admin API (the test config lifts every limit).
     pub async fn limit_messages(&self, user: &str, per_second: u32, burst: u32) {
-        let admin_token = self.admin_token().await;
-        let response = reqwest::Client::new()
-            .post(format!("{}/_synapse/admin/v1/users/{user}/override_ratelimit", self.url))
-            .bearer_auth(admin_token)
-            .json(&json!({"messages_per_second": per_second, "burst_count": burst}))
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "override_ratelimit: {}", response.text().await.unwrap());
+        let limits = json!({"messages_per_second": per_second, "burst_count": burst});
+        self.admin(reqwest::Method::POST, &format!("users/{user}/override_ratelimit"), limits).await;
     }
 
     /// Deactivates `user` through the admin API, as a homeserver admin would.
     pub async fn deactivate(&self, user: &str) {
-        let response = reqwest::Client::new()
-            .post(format!("{}/_synapse/admin/v1/deactivate/{user}", self.url))
-            .bearer_auth(self.admin_token().await)
-            .json(&json!({"erase": false}))
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "deactivate: {}", response.text().await.unwrap());
+        self.admin(reqwest::Method::POST, &format!("deactivate/{user}"), json!({"erase": false})).await;
     }
 
     /// Blocks a room, or lifts the block, through the admin API: nobody on this server can join a blocked room.
     pub async fn block_room(&self, room: &str, block: bool) {
+        self.admin(reqwest::Method::PUT, &format!("rooms/{room}/block"), json!({"block": block})).await;
+    }
+
+    /// Calls `/_synapse/admin/v1/{path}` as a new admin, asserting success.
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Value) {
         let response = reqwest::Client::new()
-            .put(format!("{}/_synapse/admin/v1/rooms/{room}/block", self.url))
+            .request(method, format!("{}/_synapse/admin/v1/{path}", self.url))
             .bearer_auth(self.admin_token().await)
-            .json(&json!({"block": block}))
+            .json(&body)
             .send()
             .await
             .unwrap();
-        assert!(response.status().is_success(), "block: {}", response.text().await.unwrap());
+        assert!(response.status().is_success(), "{path}: {}", response.text().await.unwrap());
     }
 
     /// The access token of a new admin account.

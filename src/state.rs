@@ -256,10 +256,39 @@ pub fn lock_file(path: &std::path::Path) -> std::io::Result<Option<std::fs::File
     }
 }
 
-/// What every [`Store`] does, checked by each store's own tests.
+/// What every [`Store`] does, checked by each store's own tests through [`store_contract_tests`].
 #[cfg(all(test, feature = "platform"))]
 mod contract {
     use super::*;
+
+    /// One test per contract check for a store: `$new` makes a new, empty database from a name and gives its
+    /// location, `$open` opens a store at a location.
+    macro_rules! store_contract_tests {
+        ($new:expr, $open:expr) => {
+            #[test]
+            fn settings_and_opt_outs_survive_reopening() {
+                let location = $new("reopen");
+                $crate::state::contract::settings_and_opt_outs_survive_reopening(&|| Box::new($open(&location)));
+            }
+
+            #[test]
+            fn alerts_are_acknowledged_once_reminded_once_forgotten_and_pruned() {
+                let store = $open(&$new("alerts"));
+                $crate::state::contract::alerts_are_acknowledged_once_reminded_once_forgotten_and_pruned(&store);
+            }
+
+            #[test]
+            fn stats_count_by_topic_level_and_acknowledgement_time() {
+                $crate::state::contract::stats_count_by_topic_level_and_acknowledgement_time(&$open(&$new("stats")));
+            }
+
+            #[test]
+            fn a_claim_is_held_until_dropped() {
+                $crate::state::contract::a_claim_is_held_until_dropped(&$open(&$new("claims")));
+            }
+        };
+    }
+    pub(crate) use store_contract_tests;
 
     pub fn a_claim_is_held_until_dropped(store: &dyn Store) {
         let claim = store.claim("discord-1-shard-0").unwrap().expect("free");

@@ -337,7 +337,6 @@ mod test_server;
 
 #[cfg(test)]
 mod tests {
-    use super::super::contract;
     use super::*;
 
     /// A new, empty database on the test PostgreSQL server, which the harness starts (and installs) itself.
@@ -345,27 +344,7 @@ mod tests {
         super::test_server::database(name)
     }
 
-    #[test]
-    fn settings_and_opt_outs_survive_reopening() {
-        let url = fresh("reopen");
-        contract::settings_and_opt_outs_survive_reopening(&|| Box::new(PostgresStore::open(&url).unwrap()));
-    }
-
-    #[test]
-    fn alerts_are_acknowledged_once_reminded_once_forgotten_and_pruned() {
-        let store = PostgresStore::open(&fresh("alerts")).unwrap();
-        contract::alerts_are_acknowledged_once_reminded_once_forgotten_and_pruned(&store);
-    }
-
-    #[test]
-    fn stats_count_by_topic_level_and_acknowledgement_time() {
-        contract::stats_count_by_topic_level_and_acknowledgement_time(&PostgresStore::open(&fresh("stats")).unwrap());
-    }
-
-    #[test]
-    fn a_claim_is_held_until_dropped() {
-        contract::a_claim_is_held_until_dropped(&PostgresStore::open(&fresh("claims")).unwrap());
-    }
+    super::super::contract::store_contract_tests!(fresh, |url: &String| PostgresStore::open(url).unwrap());
 
     #[test]
     fn processes_starting_together_migrate_once_and_a_newer_schema_is_refused() {

@@ -264,7 +264,6 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use super::super::contract;
     use super::*;
 
     fn scratch(name: &str) -> PathBuf {
@@ -274,28 +273,7 @@ mod tests {
         dir.join("state.db")
     }
 
-    #[test]
-    fn settings_and_opt_outs_survive_reopening() {
-        let path = scratch("reopen");
-        contract::settings_and_opt_outs_survive_reopening(&|| Box::new(SqliteStore::open(&path).unwrap()));
-    }
-
-    #[test]
-    fn alerts_are_acknowledged_once_reminded_once_forgotten_and_pruned() {
-        contract::alerts_are_acknowledged_once_reminded_once_forgotten_and_pruned(
-            &SqliteStore::open(&scratch("alerts")).unwrap(),
-        );
-    }
-
-    #[test]
-    fn stats_count_by_topic_level_and_acknowledgement_time() {
-        contract::stats_count_by_topic_level_and_acknowledgement_time(&SqliteStore::open(&scratch("stats")).unwrap());
-    }
-
-    #[test]
-    fn a_claim_is_held_until_dropped() {
-        contract::a_claim_is_held_until_dropped(&SqliteStore::open(&scratch("claims")).unwrap());
-    }
+    super::super::contract::store_contract_tests!(scratch, |path: &PathBuf| SqliteStore::open(path).unwrap());
 
     #[test]
     fn a_corrupted_or_newer_database_is_refused_and_left_untouched() {

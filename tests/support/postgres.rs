@@ -117,18 +117,13 @@ fn start() -> Server {
 /// Debian's postgresql package brings).
 fn certify(dir: &Path) {
     std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
-    let steps: [&[&str]; 3] = [
-        &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2"],
-        &["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"],
-        &["x509", "-req", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2"],
-    ];
-    let files: [&[&str]; 3] = [
-        &["-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=ketamine-info-bot test CA"],
-        &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
-        &["-in", "server.csr", "-out", "server.crt", "-extfile", "server.ext"],
-    ];
-    for (step, files) in steps.iter().zip(files) {
-        let output = Command::new("openssl").args(*step).args(files).current_dir(dir).output().expect("openssl runs");
+    let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let ca = ["req", "-x509", "-days", "2", "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=kib test CA"];
+    let request = ["req", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"];
+    let sign = ["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial"];
+    let signed = ["-days", "2", "-out", "server.crt", "-extfile", "server.ext"];
+    for step in [[&ca[..], &key].concat(), [&request[..], &key].concat(), [&sign[..], &signed].concat()] {
+        let output = Command::new("openssl").args(&step).current_dir(dir).output().expect("openssl runs");
         assert!(output.status.success(), "openssl {step:?}: {}", String::from_utf8_lossy(&output.stderr));
     }
 }
